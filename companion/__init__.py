@@ -1,0 +1,101 @@
+"""The aftercare companion: create_app() builds the Flask app."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from flask_babel import format_datetime
+from sqlalchemy import text
+
+import config as settings
+
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def select_locale() -> str:
+    from .auth import current_link
+    from .patient import LANGUAGE_COOKIE
+
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in ("en", "es"):
+        return chosen
+    if request.path.startswith("/me/") or request.path.startswith("/p/"):
+        link = current_link()
+        if link is not None:
+            return link.visit.patient.language
+    return request.accept_languages.best_match(["en", "es"]) or "en"
+
+
+def select_timezone() -> str | None:
+    from .auth import current_link
+
+    if request.path.startswith("/me/"):
+        link = current_link()
+        if link is not None:
+            return link.visit.patient.timezone
+    return None
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        static_folder=str(ROOT / "static"),
+        template_folder=str(ROOT / "templates"),
+        instance_path=str(settings.INSTANCE),
+    )
+    app.config.update(settings.from_environment())
+    if overrides:
+        app.config.update(overrides)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        timezone_selector=select_timezone,
+        default_translation_directories=str(Path(__file__).parent / "translations"),
+    )
+
+    from . import api, auth, clinic, cli, errors, headers, patient
+
+    errors.init_app(app)
+    headers.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(patient.bp)
+    app.register_blueprint(clinic.bp)
+    app.register_blueprint(api.bp)
+    app.before_request(auth.enforce_session_timeouts)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Any, int]:
+        try:
+            db.session.execute(text("SELECT 1"))
+        except Exception:  # any database failure means "not ready"; details go to the log only
+            app.logger.exception("health check: database did not answer")
+            db.session.rollback()
+            return jsonify({"status": "unavailable"}), 503
+        return jsonify({"status": "ok"}), 200
+
+    @app.template_filter("local")
+    def local_time(moment: datetime, fmt: str = "medium") -> str:
+        """A UTC timestamp in the viewer's zone and locale (the patient's zone on patient pages)."""
+        return format_datetime(moment, fmt)
+
+    @app.context_processor
+    def inject_language() -> dict[str, Any]:
+        from flask_babel import get_locale
+
+        return {"lang": str(get_locale() or "en"), "patient_link": g.get("patient_link")}
+
+    return app

@@ -1,0 +1,177 @@
+"""The JSON API under /api/v1. Views parse, call the domain, serialise; nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from sqlalchemy import select
+
+from . import audit
+from .auth import current_link
+from .checkins import CheckInConflict, CheckInDetails, checkins_for_patient, submit_checkin
+from .errors import APIError
+from .extensions import csrf, db, limiter
+from .models import ApiKey, CheckIn, Clinic, PatientLink
+from .openapi import document, operation
+from .schemas import CheckInIn, CheckInList, CheckInOut, ErrorBody, VisitCreated, VisitIn
+from .timeutil import utcnow
+from .tokens import hash_token
+from .visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# The API is authenticated by a bearer key or by the SameSite patient cookie plus a JSON-only body
+# (a cross-site form cannot send application/json without a CORS preflight, which we never allow),
+# so form-style CSRF tokens do not apply. Offline check-ins may be sent hours after the page loaded.
+csrf.exempt(bp)
+
+
+def require_clinic_key() -> Clinic:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise APIError(401, "unauthorized", "Send a clinic API key as 'Authorization: Bearer <key>'.")
+    api_key = db.session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_token(key.strip()), ApiKey.revoked_at.is_(None))
+    )
+    if api_key is None:
+        raise APIError(401, "unauthorized", "The API key is unknown or revoked.")
+    api_key.last_used_at = utcnow()
+    g.api_key = api_key
+    return api_key.clinic
+
+
+def require_patient_link() -> PatientLink:
+    link = current_link()
+    if link is None:
+        raise APIError(401, "unauthorized", "Open your patient link again to continue.")
+    return link
+
+
+def checkin_out(checkin: CheckIn) -> dict[str, Any]:
+    return CheckInOut(
+        id=checkin.client_id,
+        visit_id=checkin.visit_id,
+        recorded_at=checkin.recorded_at,
+        received_at=checkin.received_at,
+        soreness=checkin.soreness,
+        usual_pain=checkin.usual_pain,
+        symptoms=checkin.symptoms,
+        helped=checkin.helped,
+        note=checkin.note,
+        triage=checkin.triage,  # type: ignore[arg-type]
+        triage_reasons=checkin.triage_reasons,
+    ).model_dump(mode="json")
+
+
+@bp.get("/openapi.json")
+@operation("GET", "/api/v1/openapi.json", "This document", responses={200: ("OpenAPI 3.1", None)})
+def openapi_document() -> Response:
+    return jsonify(document("Aftercare companion API", "1"))
+
+
+@bp.post("/visits")
+@limiter.limit("120 per minute")
+@operation(
+    "POST",
+    "/api/v1/visits",
+    "Record a visit and get the patient's link",
+    body=VisitIn,
+    security="clinicKey",
+    authenticate=require_clinic_key,
+    responses={201: ("Visit recorded", VisitCreated)},
+)
+def create_visit(principal: Clinic, body: VisitIn) -> tuple[Response, int]:
+    clinic = principal
+    now = utcnow()
+    p = body.patient
+    patient = find_or_create_patient(
+        clinic, PatientDetails(p.ref, p.display_name, p.timezone, p.language)
+    )
+    visit, issued = record_visit(
+        clinic,
+        patient,
+        VisitDetails(
+            performed_at=body.performed_at,
+            regions=list(body.regions),
+            insertions=body.insertions,
+            electrical_stimulation=body.electrical_stimulation,
+            first_visit=body.first_visit,
+        ),
+        therapist_id=None,
+        link_days=current_app.config["PATIENT_LINK_DAYS"],
+        now=now,
+    )
+    audit.record(
+        "visit.create",
+        now=now,
+        clinic_id=clinic.id,
+        actor_type="api_key",
+        actor_id=g.api_key.id,
+        target_type="visit",
+        target_id=visit.id,
+    )
+    db.session.commit()
+    created = VisitCreated(
+        visit_id=visit.id,
+        patient_url=patient_url(issued.token),
+        expires_at=issued.link.expires_at,
+    )
+    return jsonify(created.model_dump(mode="json")), 201
+
+
+def patient_url(token: str) -> str:
+    base = current_app.config.get("PUBLIC_URL")
+    path = url_for("auth.redeem", token=token)
+    return f"{base}{path}" if base else url_for("auth.redeem", token=token, _external=True)
+
+
+@bp.post("/checkins")
+@limiter.limit("60 per minute")
+@operation(
+    "POST",
+    "/api/v1/checkins",
+    "Submit a check-in (idempotent by id)",
+    body=CheckInIn,
+    security="patientCookie",
+    authenticate=require_patient_link,
+    responses={
+        200: ("Replay of a stored check-in", CheckInOut),
+        201: ("Check-in stored", CheckInOut),
+        409: ("This id was used for a different check-in", ErrorBody),
+    },
+)
+def create_checkin(principal: PatientLink, body: CheckInIn) -> tuple[Response, int]:
+    link = principal
+    details = CheckInDetails(
+        client_id=body.id,
+        recorded_at=body.recorded_at,
+        soreness=body.soreness,
+        usual_pain=body.usual_pain,
+        symptoms=list(dict.fromkeys(body.symptoms)),
+        helped=list(dict.fromkeys(body.helped)),
+        note=body.note or None,
+    )
+    try:
+        checkin, created = submit_checkin(link.visit, details, now=utcnow())
+    except CheckInConflict:
+        raise APIError(
+            409, "conflict", "A different check-in was already stored with this id.", "id"
+        ) from None
+    db.session.commit()
+    return jsonify(checkin_out(checkin)), 201 if created else 200
+
+
+@bp.get("/checkins")
+@operation(
+    "GET",
+    "/api/v1/checkins",
+    "The patient's own check-ins, newest first",
+    security="patientCookie",
+    authenticate=require_patient_link,
+    responses={200: ("Check-ins", CheckInList)},
+)
+def list_checkins(principal: PatientLink) -> Response:
+    link = principal
+    items = [checkin_out(c) for c in checkins_for_patient(link.visit.patient_id)]
+    return jsonify({"checkins": items})

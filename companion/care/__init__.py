@@ -1,0 +1,1 @@
+"""Aftercare content and rules: regions, triage, guidance. Plain data plus small pure functions."""

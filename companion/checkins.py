@@ -1,0 +1,112 @@
+"""Storing a patient's check-in idempotently and triaging it (domain functions, explicit `now`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .care.triage import EarlierScore, triage
+from .extensions import db
+from .models import CheckIn, Visit
+
+
+@dataclass(frozen=True)
+class CheckInDetails:
+    client_id: uuid.UUID
+    recorded_at: datetime
+    soreness: int
+    usual_pain: int | None
+    symptoms: list[str]
+    helped: list[str]
+    note: str | None
+
+    def digest(self) -> str:
+        """A fingerprint of the body, so a replay can be told from a different entry with the same id.
+
+        Lists are compared as sets of codes in order given; timestamps as instants, so the same
+        moment written with another offset is the same entry.
+        """
+        data = asdict(self)
+        data["client_id"] = str(self.client_id)
+        data["recorded_at"] = self.recorded_at.timestamp()
+        raw = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class CheckInConflict(Exception):
+    """The client id was already used for a different check-in."""
+
+
+def hours_since(visit: Visit, moment: datetime) -> float:
+    return (moment - visit.performed_at).total_seconds() / 3600
+
+
+def submit_checkin(visit: Visit, details: CheckInDetails, *, now: datetime) -> tuple[CheckIn, bool]:
+    """Store a check-in; returns (check-in, created). A replay returns the stored one unchanged."""
+    digest = details.digest()
+    existing = _find(visit.patient_id, details.client_id)
+    if existing is not None:
+        return _replay(existing, digest), False
+
+    earlier = [
+        EarlierScore(hours_since(visit, c.recorded_at), c.soreness)
+        for c in db.session.scalars(select(CheckIn).where(CheckIn.visit_id == visit.id))
+    ]
+    result = triage(
+        details.soreness, details.symptoms, hours_since(visit, details.recorded_at), earlier
+    )
+    checkin = CheckIn(
+        patient_id=visit.patient_id,
+        visit_id=visit.id,
+        client_id=details.client_id,
+        recorded_at=details.recorded_at,
+        received_at=now,
+        soreness=details.soreness,
+        usual_pain=details.usual_pain,
+        symptoms=list(details.symptoms),
+        helped=list(details.helped),
+        note=details.note,
+        triage=result.level,
+        triage_reasons=result.reasons,
+        body_digest=digest,
+    )
+    db.session.add(checkin)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Two requests with the same id raced (a flush from the outbox while the form posts):
+        # the other one won, so this is a replay of it.
+        db.session.rollback()
+        existing = _find(visit.patient_id, details.client_id)
+        if existing is None:
+            raise
+        return _replay(existing, digest), False
+    return checkin, True
+
+
+def _find(patient_id: uuid.UUID, client_id: uuid.UUID) -> CheckIn | None:
+    return db.session.scalar(
+        select(CheckIn).where(CheckIn.patient_id == patient_id, CheckIn.client_id == client_id)
+    )
+
+
+def _replay(existing: CheckIn, digest: str) -> CheckIn:
+    if existing.body_digest != digest:
+        raise CheckInConflict
+    return existing
+
+
+def checkins_for_patient(patient_id: uuid.UUID) -> list[CheckIn]:
+    return list(
+        db.session.scalars(
+            select(CheckIn)
+            .where(CheckIn.patient_id == patient_id)
+            .order_by(CheckIn.recorded_at.desc(), CheckIn.received_at.desc())
+        )
+    )

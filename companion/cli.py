@@ -1,0 +1,135 @@
+"""Flask commands: clinic, therapist, apikey, demo, reminders."""
+
+from __future__ import annotations
+
+import sys
+
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from .auth import hash_password
+from .extensions import db
+from .models import ApiKey, Clinic, Therapist
+from .timeutil import is_iana_zone, utcnow
+from .tokens import hash_token, new_token
+
+
+def _clinic_by_name(name: str) -> Clinic:
+    clinic = db.session.scalar(select(Clinic).where(Clinic.name == name))
+    if clinic is None:
+        raise click.ClickException(f"No clinic named {name!r}.")
+    return clinic
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 10:
+        raise click.ClickException("The password must have at least 10 characters.")
+    return password
+
+
+clinic_cli = click.Group("clinic", help="Manage clinics.")
+
+
+@clinic_cli.command("create")
+@click.argument("name")
+@click.option("--timezone", default="UTC", help="IANA time zone of the clinic.")
+@click.option("--phone", default=None, help="Phone number patients can call.")
+def clinic_create(name: str, timezone: str, phone: str | None) -> None:
+    if not is_iana_zone(timezone):
+        raise click.ClickException(f"{timezone!r} is not an IANA time zone name.")
+    if db.session.scalar(select(Clinic).where(Clinic.name == name)) is not None:
+        raise click.ClickException(f"A clinic named {name!r} already exists.")
+    db.session.add(Clinic(name=name, timezone=timezone, phone=phone))
+    db.session.commit()
+    click.echo(f"Created clinic {name!r}.")
+
+
+therapist_cli = click.Group("therapist", help="Manage therapists.")
+
+
+@therapist_cli.command("create")
+@click.argument("email")
+@click.option("--clinic", "clinic_name", required=True, help="Name of the clinic.")
+@click.option("--name", "display_name", default=None, help="Name shown in the app.")
+def therapist_create(email: str, clinic_name: str, display_name: str | None) -> None:
+    """Create a therapist; the password is read from standard input (or prompted)."""
+    clinic = _clinic_by_name(clinic_name)
+    email = email.strip().lower()
+    if "@" not in email:
+        raise click.ClickException(f"{email!r} is not an e-mail address.")
+    taken = db.session.scalar(select(Therapist).where(func.lower(Therapist.email) == email))
+    if taken is not None:
+        raise click.ClickException(f"A therapist with e-mail {email!r} already exists.")
+    password = _read_password()
+    db.session.add(Therapist(clinic_id=clinic.id, email=email, display_name=display_name,
+                             password_hash=hash_password(password)))
+    db.session.commit()
+    click.echo(f"Created therapist {email} in {clinic.name!r}.")
+
+
+apikey_cli = click.Group("apikey", help="Manage clinic API keys.")
+
+
+@apikey_cli.command("create")
+@click.option("--clinic", "clinic_name", required=True, help="Name of the clinic.")
+def apikey_create(clinic_name: str) -> None:
+    """Print a new API key once; only its hash is stored."""
+    clinic = _clinic_by_name(clinic_name)
+    key = "ak_" + new_token()
+    db.session.add(ApiKey(clinic_id=clinic.id, prefix=key[:10], key_hash=hash_token(key)))
+    db.session.commit()
+    click.echo(key)
+
+
+@click.command("demo")
+@click.option("--base-url", default=None, help="Base URL for the printed links.")
+def demo(base_url: str | None) -> None:
+    """On an empty database: a demo clinic, therapist and visit, and how to sign in."""
+    from .demo import seed_demo
+
+    base = (base_url or current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
+    created = seed_demo(now=utcnow(), link_days=current_app.config["PATIENT_LINK_DAYS"])
+    if created is None:
+        click.echo("Demo data: the database is not empty; nothing added.")
+        click.echo(f"Sign in at {base}/sign-in")
+        return
+    click.echo("")
+    click.echo("  Demo data created.")
+    click.echo(f"  Therapist sign-in: {base}/sign-in")
+    click.echo(f"    e-mail:   {created.email}")
+    click.echo(f"    password: {created.password}")
+    click.echo(f"  Demo patient link (open on a phone or a narrow window): {base}/p/{created.token}")
+    click.echo("")
+
+
+reminders_cli = click.Group("reminders", help="The reminder worker.")
+
+
+@reminders_cli.command("run")
+def reminders_run() -> None:
+    """Run the reminder worker until stopped (any number may run at once)."""
+    from .reminders import run_worker
+
+    run_worker(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+@reminders_cli.command("dispatch")
+def reminders_dispatch() -> None:
+    """Drain due reminders once and exit."""
+    from .reminders import tick
+
+    due = tick(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"{due} reminder(s) due.")
+
+
+def init_app(app: Flask) -> None:
+    for group in (clinic_cli, therapist_cli, apikey_cli, reminders_cli, demo):
+        app.cli.add_command(group)
+
+

@@ -1,0 +1,225 @@
+"""Therapist pages: patients with their latest check-in, recording a visit, the visit page."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import segno
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from markupsafe import Markup
+from sqlalchemy import func, select
+
+from . import audit
+from .api import patient_url
+from .care.helped import HELPED
+from .care.regions import BY_CODE as REGIONS
+from .care.triage import SYMPTOMS
+from .extensions import db
+from .forms import ActionForm, VisitForm
+from .models import CheckIn, Clinic, Patient, Visit
+from .timeutil import to_local, utcnow
+from .visits import PatientDetails, VisitDetails, find_or_create_patient, issue_link, record_visit
+
+bp = Blueprint("clinic", __name__)
+
+FRESH_LINK = "fresh_link"
+
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every page here needs a signed-in therapist (login_required runs before this body)."""
+
+
+def _clinic() -> Clinic:
+    return current_user.clinic
+
+
+def _visit_or_404(visit_id: uuid.UUID) -> Visit:
+    visit = db.session.scalar(
+        select(Visit).where(Visit.id == visit_id, Visit.clinic_id == current_user.clinic_id)
+    )
+    if visit is None:
+        abort(404)
+    return visit
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect(url_for("clinic.patients"))
+
+
+@bp.get("/patients")
+def patients() -> str:
+    clinic_id = current_user.clinic_id
+    # The newest check-in per patient, fetched with the patients in one query (no N+1).
+    ranked = (
+        select(
+            CheckIn.id,
+            func.row_number()
+            .over(partition_by=CheckIn.patient_id,
+                  order_by=(CheckIn.recorded_at.desc(), CheckIn.received_at.desc()))
+            .label("rank"),
+        )
+        .join(Patient, Patient.id == CheckIn.patient_id)
+        .where(Patient.clinic_id == clinic_id)
+        .subquery()
+    )
+    latest = select(CheckIn).join(ranked, ranked.c.id == CheckIn.id).where(ranked.c.rank == 1)
+    latest_by_patient = {c.patient_id: c for c in db.session.scalars(latest)}
+    rows = db.session.scalars(
+        select(Patient).where(Patient.clinic_id == clinic_id).order_by(Patient.display_name)
+    ).all()
+    audit.record("patient.list", now=utcnow(), clinic_id=clinic_id, actor_type="therapist",
+                 actor_id=current_user.id)
+    db.session.commit()
+    return render_template(
+        "clinic/patients.html", patients=rows, latest=latest_by_patient, to_local=to_local
+    )
+
+
+def _local_to_utc(local: datetime, zone: str) -> datetime | None:
+    """A wall-clock time in `zone` as UTC, or None when that time does not exist there (DST gap)."""
+    aware = local.replace(tzinfo=ZoneInfo(zone))
+    round_trip = aware.astimezone(ZoneInfo("UTC")).astimezone(ZoneInfo(zone))
+    if round_trip.replace(tzinfo=None) != local:
+        return None
+    return aware.astimezone(ZoneInfo("UTC"))
+
+
+@bp.route("/visits/new", methods=["GET", "POST"])
+def new_visit() -> Response | str | tuple[str, int]:
+    form = VisitForm()
+    clinic = _clinic()
+    if request.method == "GET":
+        existing = request.args.get("patient")
+        patient = None
+        if existing:
+            try:
+                patient = db.session.scalar(select(Patient).where(
+                    Patient.id == uuid.UUID(existing), Patient.clinic_id == clinic.id))
+            except ValueError:
+                patient = None
+        if patient is not None:
+            form.ref.data = patient.ref
+            form.display_name.data = patient.display_name
+            form.timezone.data = patient.timezone
+            form.language.data = patient.language
+        else:
+            form.timezone.data = clinic.timezone
+        zone = form.timezone.data or "UTC"
+        form.performed_at.data = to_local(utcnow(), zone).replace(
+            tzinfo=None, second=0, microsecond=0)
+        return render_template("clinic/visit_form.html", form=form)
+
+    if not form.validate():
+        return render_template("clinic/visit_form.html", form=form), 422
+    performed_at = _local_to_utc(form.performed_at.data, form.timezone.data)
+    if performed_at is None:
+        form.performed_at.errors.append(
+            _("That time does not exist in this time zone (the clocks changed). Pick another."))
+        return render_template("clinic/visit_form.html", form=form), 422
+    now = utcnow()
+    patient = find_or_create_patient(
+        clinic,
+        PatientDetails(form.ref.data.strip(), form.display_name.data.strip(),
+                       form.timezone.data, form.language.data),
+    )
+    visit, issued = record_visit(
+        clinic,
+        patient,
+        VisitDetails(
+            performed_at=performed_at,
+            regions=list(form.regions.data),
+            insertions=form.insertions.data,
+            electrical_stimulation=form.electrical_stimulation.data,
+            first_visit=form.first_visit.data,
+            notes=(form.notes.data or "").strip() or None,
+        ),
+        therapist_id=current_user.id,
+        link_days=current_app.config["PATIENT_LINK_DAYS"],
+        now=now,
+    )
+    audit.record("visit.create", now=now, clinic_id=clinic.id, actor_type="therapist",
+                 actor_id=current_user.id, target_type="visit", target_id=visit.id)
+    db.session.commit()
+    # The token is shown once, on the next page; it travels in the signed session, never a URL.
+    session[FRESH_LINK] = {"visit_id": str(visit.id), "token": issued.token}
+    return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)
+
+
+@bp.get("/visits/<uuid:visit_id>")
+def visit(visit_id: uuid.UUID) -> str:
+    visit = _visit_or_404(visit_id)
+    fresh = session.pop(FRESH_LINK, None)
+    url = qr = None
+    if fresh and fresh.get("visit_id") == str(visit.id):
+        url = patient_url(fresh["token"])
+        qr = Markup(segno.make(url, error="m").svg_inline(scale=5, dark="#000", light="#fff"))
+    checkins = db.session.scalars(
+        select(CheckIn).where(CheckIn.visit_id == visit.id).order_by(CheckIn.recorded_at.desc())
+    ).all()
+    now = utcnow()
+    live = [link for link in visit.links if link.usable(now)]
+    audit.record("visit.view", now=now, clinic_id=visit.clinic_id, actor_type="therapist",
+                 actor_id=current_user.id, target_type="visit", target_id=visit.id)
+    db.session.commit()
+    return render_template(
+        "clinic/visit.html",
+        visit=visit,
+        patient=visit.patient,
+        checkins=checkins,
+        live_link=live[0] if live else None,
+        patient_url=url,
+        qr=qr,
+        regions=REGIONS,
+        symptoms=SYMPTOMS,
+        helped=HELPED,
+        to_local=to_local,
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/visits/<uuid:visit_id>/link")
+def reissue_link(visit_id: uuid.UUID) -> Response:
+    visit = _visit_or_404(visit_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    now = utcnow()
+    issued = issue_link(visit, link_days=current_app.config["PATIENT_LINK_DAYS"], now=now)
+    audit.record("link.reissue", now=now, clinic_id=visit.clinic_id, actor_type="therapist",
+                 actor_id=current_user.id, target_type="visit", target_id=visit.id)
+    db.session.commit()
+    session[FRESH_LINK] = {"visit_id": str(visit.id), "token": issued.token}
+    return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)
+
+
+@bp.post("/visits/<uuid:visit_id>/link/revoke")
+def revoke_link(visit_id: uuid.UUID) -> Response:
+    visit = _visit_or_404(visit_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    now = utcnow()
+    for link in visit.links:
+        if link.revoked_at is None:
+            link.revoked_at = now
+    audit.record("link.revoke", now=now, clinic_id=visit.clinic_id, actor_type="therapist",
+                 actor_id=current_user.id, target_type="visit", target_id=visit.id)
+    db.session.commit()
+    return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)

@@ -1,0 +1,117 @@
+"""JSON errors for /api/v1: `{"error": {"code", "message", "field"?}}` with a 4xx status.
+
+Messages are ours, never pydantic's raw text, so no submitted value (which may be health data) is
+ever echoed back or logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+
+class APIError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def response(self) -> tuple[Response, int]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            error["field"] = self.field
+        return jsonify({"error": error}), self.status
+
+
+# pydantic error type -> (our code, message). The field's path is added by the caller.
+_TYPES: dict[str, tuple[str, str]] = {
+    "missing": ("missing_field", "This field is required."),
+    "extra_forbidden": ("unknown_field", "This field is not part of the request."),
+    "int_type": ("wrong_type", "Must be a whole number (not text, true/false or null)."),
+    "bool_type": ("wrong_type", "Must be true or false."),
+    "string_type": ("wrong_type", "Must be text."),
+    "list_type": ("wrong_type", "Must be a list."),
+    "model_type": ("wrong_type", "Must be an object."),
+    "model_attributes_type": ("wrong_type", "Must be an object."),
+    "uuid_type": ("invalid_uuid", "Must be a UUID."),
+    "uuid_parsing": ("invalid_uuid", "Must be a UUID."),
+    "greater_than_equal": ("out_of_range", "Is below the allowed minimum."),
+    "less_than_equal": ("out_of_range", "Is above the allowed maximum."),
+    "string_too_short": ("too_short", "Must not be empty."),
+    "string_too_long": ("too_long", "Is longer than allowed."),
+    "too_short": ("too_short", "Must not be empty."),
+    "too_long": ("too_long", "Has more items than allowed."),
+    "invalid_timestamp": ("invalid_timestamp", "Must be an RFC 3339 timestamp."),
+    "naive_timestamp": ("naive_timestamp", "Must include a UTC offset, e.g. +01:00 or Z."),
+    "timezone_aware": ("naive_timestamp", "Must include a UTC offset, e.g. +01:00 or Z."),
+    "datetime_parsing": ("invalid_timestamp", "Must be an RFC 3339 timestamp."),
+    "datetime_from_date_parsing": ("invalid_timestamp", "Must be an RFC 3339 timestamp."),
+    "invalid_timezone": ("invalid_timezone", "Must be an IANA time zone name, e.g. Europe/Madrid."),
+}
+
+# An unknown value in a list of codes gets a code naming what it is.
+_UNKNOWN_BY_FIELD = {
+    "regions": ("unknown_region", "Is not a known region code."),
+    "symptoms": ("unknown_symptom", "Is not a known symptom code."),
+    "helped": ("unknown_helped", "Is not a known code for what helped."),
+    "language": ("unknown_language", "Must be one of: en, es."),
+}
+
+
+def from_validation_error(exc: ValidationError) -> APIError:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    kind = first["type"]
+    loc = [str(part) for part in first["loc"]]
+    field = ".".join(loc) or None
+    if kind == "json_invalid":
+        return APIError(400, "malformed_json", "The body is not valid JSON.")
+    if kind == "literal_error":
+        top = next((p for p in reversed(loc) if not p.isdigit()), "")
+        code, message = _UNKNOWN_BY_FIELD.get(top, ("unknown_value", "Is not an allowed value."))
+    else:
+        code, message = _TYPES.get(kind, ("invalid_value", "Is not valid."))
+    return APIError(422, code, f"{field}: {message}" if field else message, field)
+
+
+def page_message(status: int) -> str:
+    """What a page says for an HTTP error, in the reader's language."""
+    messages = {
+        400: _("Something in that request was not right. Please go back and try again."),
+        401: _("You need to sign in or open your patient link again."),
+        403: _("You are not allowed to see this page."),
+        404: _("We could not find that page."),
+        405: _("That action is not possible on this page."),
+        413: _("That was too much text to send. Please shorten it and try again."),
+        429: _("Too many attempts. Please wait a minute and try again."),
+    }
+    return messages.get(status, _("Something went wrong on our side. Please try again."))
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(APIError)
+    def handle_api_error(exc: APIError) -> tuple[Response, int]:
+        return exc.response()
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        if exc.response is not None:  # abort(Response(...)): the view already rendered it
+            return exc.response
+        if request.path.startswith("/api/"):
+            code = (exc.name or "error").lower().replace(" ", "_")
+            return APIError(status, code, exc.description or exc.name).response()
+        return render_template("error.html", code=status, message=page_message(status)), status
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception) -> Any:
+        # Log the trace (no request body or values in it) and answer without details.
+        app.logger.exception("unhandled error on %s %s", request.method, request.endpoint)
+        if request.path.startswith("/api/"):
+            return APIError(500, "internal_error", "Something went wrong on our side.").response()
+        return render_template("error.html", code=500, message=page_message(500)), 500

@@ -1,0 +1,93 @@
+"""Flask-WTF forms (CSRF included). Labels are translated lazily."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields import DateTimeLocalField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import ValidationError as FormError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from .care.helped import HELPED
+from .care.regions import REGIONS
+from .care.triage import OTHER_SYMPTOMS, RED_FLAGS
+from .timeutil import is_iana_zone
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(check_deliverability=False)])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+
+
+class ActionForm(FlaskForm):
+    """A form with nothing but its CSRF token, for buttons such as sign out or revoke."""
+
+
+def _iana_zone(form: FlaskForm, field: StringField) -> None:
+    if not is_iana_zone(field.data or ""):
+        raise FormError(_l("Choose a time zone from the list, such as Europe/Madrid."))
+
+
+class VisitForm(FlaskForm):
+    ref = StringField(
+        _l("Patient reference"),
+        validators=[DataRequired(), Length(max=100)],
+        description=_l("Your clinic's own reference; the same reference reuses the patient."),
+    )
+    display_name = StringField(_l("Name shown to the patient"),
+                               validators=[DataRequired(), Length(max=200)])
+    timezone = StringField(_l("Patient's time zone"), validators=[DataRequired(), _iana_zone])
+    language = SelectField(_l("Language"), choices=[("en", "English"), ("es", "Español")])
+    performed_at = DateTimeLocalField(
+        _l("Needling done at (patient's local time)"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[InputRequired()],
+    )
+    regions = MultiCheckboxField(
+        _l("Regions needled"), choices=[(r.code, r.label) for r in REGIONS],
+        validators=[DataRequired(message=_l("Choose at least one region."))],
+    )
+    insertions = IntegerField(_l("Number of insertions"),
+                              validators=[Optional(), NumberRange(min=0, max=500)])
+    electrical_stimulation = BooleanField(_l("Electrical stimulation used"))
+    first_visit = BooleanField(_l("First dry-needling visit"))
+    notes = TextAreaField(_l("Notes (for the clinic only)"),
+                          validators=[Optional(), Length(max=2000)])
+
+
+SCORES = [(str(n), str(n)) for n in range(11)]
+
+
+class CheckInForm(FlaskForm):
+    # Chosen when the form is drawn, so pressing "send" twice stores one check-in, not two.
+    client_id = HiddenField(validators=[DataRequired()])
+    red_flags = MultiCheckboxField(choices=[(s.code, s.label) for s in RED_FLAGS])
+    soreness = RadioField(
+        _l("How sore is it where the needles went? 0 = none, 10 = worst imaginable"),
+        choices=SCORES, validators=[InputRequired(message=_l("Choose a number from 0 to 10."))],
+    )
+    usual_pain = RadioField(
+        _l("Your usual pain (the problem you are treated for), if you want to say"),
+        choices=SCORES, validators=[Optional()],
+    )
+    symptoms = MultiCheckboxField(choices=[(s.code, s.label) for s in OTHER_SYMPTOMS])
+    helped = MultiCheckboxField(_l("What helped?"), choices=list(HELPED.items()))
+    note = TextAreaField(_l("Anything else? (optional)"), validators=[Optional(), Length(max=1000)])

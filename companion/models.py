@@ -1,0 +1,218 @@
+"""The tables. Typed SQLAlchemy 2.0 models; every timestamp is a UTC-aware UTCDateTime."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+from .timeutil import UTCDateTime, utcnow
+
+
+def _id() -> Mapped[uuid.UUID]:
+    # Random ids: nothing in a URL can be enumerated or counted.
+    return mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Clinic(db.Model):
+    __tablename__ = "clinic"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = _created()
+
+
+class Therapist(UserMixin, db.Model):
+    __tablename__ = "therapist"
+    id: Mapped[uuid.UUID] = _id()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = _created()
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    clinic: Mapped[Clinic] = relationship()
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+        return self.active
+
+
+class Patient(db.Model):
+    __tablename__ = "patient"
+    __table_args__ = (UniqueConstraint("clinic_id", "ref"),)
+    id: Mapped[uuid.UUID] = _id()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(100))  # the clinic's own reference
+    display_name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))  # IANA name
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = _created()
+
+    visits: Mapped[list[Visit]] = relationship(
+        back_populates="patient", order_by="Visit.performed_at.desc()"
+    )
+
+
+class Visit(db.Model):
+    __tablename__ = "visit"
+    id: Mapped[uuid.UUID] = _id()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), index=True)
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patient.id"), index=True)
+    therapist_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapist.id"))
+    performed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    insertions: Mapped[int | None] = mapped_column(Integer)
+    electrical_stimulation: Mapped[bool | None] = mapped_column(Boolean)
+    first_visit: Mapped[bool | None] = mapped_column(Boolean)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    patient: Mapped[Patient] = relationship(back_populates="visits")
+    therapist: Mapped[Therapist | None] = relationship()
+    links: Mapped[list[PatientLink]] = relationship(
+        back_populates="visit", order_by="PatientLink.created_at.desc()"
+    )
+
+
+class PatientLink(db.Model):
+    """A capability URL into one episode. Only the SHA-256 of the token is stored."""
+
+    __tablename__ = "patient_link"
+    id: Mapped[uuid.UUID] = _id()
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    visit: Mapped[Visit] = relationship(back_populates="links")
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
+class CheckIn(db.Model):
+    __tablename__ = "checkin"
+    __table_args__ = (UniqueConstraint("patient_id", "client_id"),)
+    id: Mapped[uuid.UUID] = _id()
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patient.id"))
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), index=True)
+    client_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # chosen by the patient's device
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = _created()
+    soreness: Mapped[int] = mapped_column(Integer)
+    usual_pain: Mapped[int | None] = mapped_column(Integer)
+    symptoms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    helped: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    triage: Mapped[str] = mapped_column(String(8))
+    triage_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # SHA-256 of the canonical submitted body: a replay with the same id must match it exactly.
+    body_digest: Mapped[str] = mapped_column(String(64))
+
+    visit: Mapped[Visit] = relationship()
+
+
+Index("ix_checkin_patient_recorded", CheckIn.patient_id, CheckIn.recorded_at.desc())
+
+
+class Reminder(db.Model):
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("visit_id", "kind"),)
+    id: Mapped[uuid.UUID] = _id()
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()
+
+
+# The worker only ever looks at unsent rows: a partial index keeps that scan small as history grows.
+Index(
+    "ix_reminder_unsent_due",
+    Reminder.due_at,
+    postgresql_where=text("sent_at IS NULL"),
+    sqlite_where=text("sent_at IS NULL"),
+)
+
+
+class PushSubscription(db.Model):
+    __tablename__ = "push_subscription"
+    id: Mapped[uuid.UUID] = _id()
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patient.id"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(2048), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(255))
+    auth: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _created()
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Delivery(db.Model):
+    __tablename__ = "delivery"
+    id: Mapped[uuid.UUID] = _id()
+    reminder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reminder.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    attempted_at: Mapped[datetime] = _created()
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class ApiKey(db.Model):
+    __tablename__ = "api_key"
+    id: Mapped[uuid.UUID] = _id()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists so a key can be recognised
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    clinic: Mapped[Clinic] = relationship()
+
+
+class AuditEvent(db.Model):
+    """Who did what to which record, when, from where. `detail` never holds health data."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[uuid.UUID] = _id()
+    clinic_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clinic.id"), index=True)
+    at: Mapped[datetime] = _created()
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,114 @@
+"""Request and response bodies of the JSON API (pydantic). They validate input and feed the
+OpenAPI document. Numbers and booleans are strict: `true` is not a score and "7" is not 7."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from .care.helped import HELPED
+from .care.regions import BY_CODE as REGIONS
+from .care.triage import SYMPTOMS
+from .timeutil import is_iana_zone
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
+)
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic alone would also take unix timestamps and other ISO 8601 forms; the contract is RFC 3339.
+    if not isinstance(value, str) or not (match := _RFC3339.match(value)):
+        raise PydanticCustomError("invalid_timestamp", "must be an RFC 3339 timestamp")
+    if match.group("offset") is None:
+        raise PydanticCustomError("naive_timestamp", "must include a UTC offset")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+Score = Annotated[int, Field(strict=True, ge=0, le=10)]
+StrictBool = Annotated[bool, Field(strict=True)]
+RegionCode = Literal[tuple(REGIONS)]  # type: ignore[valid-type]
+SymptomCode = Literal[tuple(SYMPTOMS)]  # type: ignore[valid-type]
+HelpedCode = Literal[tuple(HELPED)]  # type: ignore[valid-type]
+Language = Literal["en", "es"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PatientIn(_Body):
+    ref: Annotated[str, Field(strict=True, min_length=1, max_length=100)]
+    display_name: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+    timezone: Annotated[str, Field(strict=True, description="IANA time zone, e.g. Europe/Madrid")]
+    language: Language
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        if not is_iana_zone(value):
+            raise PydanticCustomError("invalid_timezone", "must be an IANA time zone name")
+        return value
+
+
+class VisitIn(_Body):
+    patient: PatientIn
+    performed_at: Timestamp
+    regions: Annotated[list[RegionCode], Field(min_length=1)]
+    insertions: Annotated[int, Field(strict=True, ge=0, le=500)] | None = None
+    electrical_stimulation: StrictBool | None = None
+    first_visit: StrictBool | None = None
+
+
+class VisitCreated(BaseModel):
+    visit_id: uuid.UUID
+    patient_url: str
+    expires_at: datetime
+
+
+class CheckInIn(_Body):
+    id: Annotated[uuid.UUID, Field(description="Chosen by the client; makes the request idempotent")]
+    recorded_at: Timestamp
+    soreness: Score
+    usual_pain: Score | None = None
+    symptoms: list[SymptomCode] = Field(default_factory=list)
+    helped: list[HelpedCode] = Field(default_factory=list)
+    note: Annotated[str, Field(strict=True, max_length=1000)] | None = None
+
+
+class CheckInOut(BaseModel):
+    id: uuid.UUID
+    visit_id: uuid.UUID
+    recorded_at: datetime
+    received_at: datetime
+    soreness: int
+    usual_pain: int | None
+    symptoms: list[str]
+    helped: list[str]
+    note: str | None
+    triage: Literal["green", "amber", "red"]
+    triage_reasons: list[str]
+
+
+class CheckInList(BaseModel):
+    checkins: list[CheckInOut]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]

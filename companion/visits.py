@@ -1,0 +1,108 @@
+"""Recording visits and managing their patient links (domain functions, explicit `now`)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Clinic, Patient, PatientLink, Visit
+from .tokens import hash_token, new_token
+
+
+@dataclass(frozen=True)
+class PatientDetails:
+    ref: str
+    display_name: str
+    timezone: str
+    language: str
+
+
+@dataclass(frozen=True)
+class VisitDetails:
+    performed_at: datetime
+    regions: list[str]
+    insertions: int | None = None
+    electrical_stimulation: bool | None = None
+    first_visit: bool | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    link: PatientLink
+    token: str  # shown once; only its hash is stored
+
+
+def find_or_create_patient(clinic: Clinic, details: PatientDetails) -> Patient:
+    """The same reference within a clinic is the same patient; their details are refreshed."""
+    patient = db.session.scalar(
+        select(Patient).where(Patient.clinic_id == clinic.id, Patient.ref == details.ref)
+    )
+    if patient is None:
+        patient = Patient(clinic_id=clinic.id, ref=details.ref)
+        db.session.add(patient)
+    patient.display_name = details.display_name
+    patient.timezone = details.timezone
+    patient.language = details.language
+    return patient
+
+
+def record_visit(
+    clinic: Clinic,
+    patient: Patient,
+    details: VisitDetails,
+    *,
+    therapist_id: uuid.UUID | None,
+    link_days: int,
+    now: datetime,
+) -> tuple[Visit, IssuedLink]:
+    visit = Visit(
+        clinic_id=clinic.id,
+        patient=patient,
+        therapist_id=therapist_id,
+        performed_at=details.performed_at,
+        regions=list(details.regions),
+        insertions=details.insertions,
+        electrical_stimulation=details.electrical_stimulation,
+        first_visit=details.first_visit,
+        notes=details.notes,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(visit)
+    db.session.flush()
+    return visit, issue_link(visit, link_days=link_days, now=now)
+
+
+def link_expiry(visit: Visit, link_days: int, now: datetime) -> datetime:
+    # The link lives as long as the episode: counted from the visit, never already expired on issue.
+    return max(visit.performed_at, now) + timedelta(days=link_days)
+
+
+def issue_link(visit: Visit, *, link_days: int, now: datetime) -> IssuedLink:
+    """Revoke the visit's live links and issue a fresh one."""
+    for old in visit.links:
+        if old.revoked_at is None:
+            old.revoked_at = now
+    token = new_token()
+    link = PatientLink(
+        visit=visit,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=link_expiry(visit, link_days, now),
+    )
+    db.session.add(link)
+    db.session.flush()
+    return IssuedLink(link, token)
+
+
+def redeem_link(token: str, now: datetime) -> PatientLink | None:
+    """The live link for a token, or None (unknown, revoked or expired: indistinguishable)."""
+    link = db.session.scalar(select(PatientLink).where(PatientLink.token_hash == hash_token(token)))
+    if link is None or not link.usable(now):
+        return None
+    return link
