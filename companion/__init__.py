@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify, request
 from flask_babel import format_datetime
 from sqlalchemy import text
 
@@ -96,6 +96,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     def inject_language() -> dict[str, Any]:
         from flask_babel import get_locale
 
-        return {"lang": str(get_locale() or "en"), "patient_link": g.get("patient_link")}
+        from .auth import current_link
+
+        on_patient_page = request.path.startswith(("/me/", "/p/"))
+        return {
+            "lang": str(get_locale() or "en"),
+            "patient_link": current_link() if on_patient_page else None,
+        }
 
     return app

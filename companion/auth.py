@@ -10,7 +10,6 @@ from flask import (
     Response,
     current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -32,6 +31,8 @@ from .visits import redeem_link
 bp = Blueprint("auth", __name__)
 
 PATIENT_COOKIE = "companion_patient"
+_LINK_CACHE = "companion.patient_link"
+_UNSET = object()
 
 # Checked even for unknown e-mails, so response time does not reveal which accounts exist.
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
@@ -148,9 +149,13 @@ def redeem(token: str) -> Response | tuple[str, int]:
 
 
 def current_link() -> PatientLink | None:
-    """The patient link behind this request's cookie, if it is still live (cached per request)."""
-    if "patient_link" in g:
-        return g.patient_link
+    """The patient link behind this request's cookie, if it is still live (cached per request).
+
+    Cached on the request, not on `g`: an app context (and its `g`) can outlive one request.
+    """
+    cached = request.environ.get(_LINK_CACHE, _UNSET)
+    if cached is not _UNSET:
+        return cached  # type: ignore[no-any-return]
     link: PatientLink | None = None
     raw = request.cookies.get(PATIENT_COOKIE)
     if raw:
@@ -162,5 +167,5 @@ def current_link() -> PatientLink | None:
             found = db.session.get(PatientLink, link_id)
             if found is not None and found.usable(utcnow()):
                 link = found
-    g.patient_link = link
+    request.environ[_LINK_CACHE] = link
     return link
