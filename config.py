@@ -92,7 +92,9 @@ def from_environment() -> dict[str, object]:
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
         "IDLE_TIMEOUT": timedelta(minutes=_int("IDLE_TIMEOUT_MINUTES", 30, minimum=1)),
         "ABSOLUTE_TIMEOUT": timedelta(hours=_int("ABSOLUTE_TIMEOUT_HOURS", 12, minimum=1)),
-        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("ABSOLUTE_TIMEOUT_HOURS", 12, minimum=1)),
+        "PERMANENT_SESSION_LIFETIME": timedelta(
+            hours=_int("ABSOLUTE_TIMEOUT_HOURS", 12, minimum=1)
+        ),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the signed-in session
         "EMERGENCY_NUMBER": os.environ.get("EMERGENCY_NUMBER", "112"),
         "REMINDER_TICK_SECONDS": _int("REMINDER_TICK_SECONDS", 30, minimum=1),

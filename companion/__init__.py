@@ -66,7 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
 
-    from . import api, auth, clinic, cli, errors, headers, patient
+    from . import api, auth, cli, clinic, errors, headers, patient
 
     errors.init_app(app)
     headers.init_app(app)

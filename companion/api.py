@@ -30,9 +30,13 @@ def require_clinic_key() -> Clinic:
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise APIError(401, "unauthorized", "Send a clinic API key as 'Authorization: Bearer <key>'.")
+        raise APIError(
+            401, "unauthorized", "Send a clinic API key as 'Authorization: Bearer <key>'."
+        )
     api_key = db.session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_token(key.strip()), ApiKey.revoked_at.is_(None))
+        select(ApiKey).where(
+            ApiKey.key_hash == hash_token(key.strip()), ApiKey.revoked_at.is_(None)
+        )
     )
     if api_key is None:
         raise APIError(401, "unauthorized", "The API key is unknown or revoked.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-
 import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
@@ -67,8 +66,14 @@ def therapist_create(email: str, clinic_name: str, display_name: str | None) -> 
     if taken is not None:
         raise click.ClickException(f"A therapist with e-mail {email!r} already exists.")
     password = _read_password()
-    db.session.add(Therapist(clinic_id=clinic.id, email=email, display_name=display_name,
-                             password_hash=hash_password(password)))
+    db.session.add(
+        Therapist(
+            clinic_id=clinic.id,
+            email=email,
+            display_name=display_name,
+            password_hash=hash_password(password),
+        )
+    )
     db.session.commit()
     click.echo(f"Created therapist {email} in {clinic.name!r}.")
 
@@ -104,7 +109,9 @@ def demo(base_url: str | None) -> None:
     click.echo(f"  Therapist sign-in: {base}/sign-in")
     click.echo(f"    e-mail:   {created.email}")
     click.echo(f"    password: {created.password}")
-    click.echo(f"  Demo patient link (open on a phone or a narrow window): {base}/p/{created.token}")
+    click.echo(
+        f"  Demo patient link (open on a phone or a narrow window): {base}/p/{created.token}"
+    )
     click.echo("")
 
 
@@ -131,5 +138,3 @@ def reminders_dispatch() -> None:
 def init_app(app: Flask) -> None:
     for group in (clinic_cli, therapist_cli, apikey_cli, reminders_cli, demo):
         app.cli.add_command(group)
-
-

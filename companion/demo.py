@@ -29,8 +29,12 @@ def seed_demo(*, now: datetime, link_days: int) -> DemoCreated | None:
     clinic = Clinic(name="Demo Clinic", timezone="Europe/Madrid", phone="+34 900 000 000")
     db.session.add(clinic)
     password = secrets.token_urlsafe(9)  # printed once; a known demo password would be a risk
-    therapist = Therapist(clinic=clinic, email=DEMO_EMAIL, display_name="Demo Therapist",
-                          password_hash=hash_password(password))
+    therapist = Therapist(
+        clinic=clinic,
+        email=DEMO_EMAIL,
+        display_name="Demo Therapist",
+        password_hash=hash_password(password),
+    )
     db.session.add(therapist)
     db.session.flush()
     patient = find_or_create_patient(
@@ -39,8 +43,13 @@ def seed_demo(*, now: datetime, link_days: int) -> DemoCreated | None:
     _, issued = record_visit(
         clinic,
         patient,
-        VisitDetails(performed_at=now - timedelta(hours=3), regions=["neck", "shoulder"],
-                     insertions=6, electrical_stimulation=False, first_visit=True),
+        VisitDetails(
+            performed_at=now - timedelta(hours=3),
+            regions=["neck", "shoulder"],
+            insertions=6,
+            electrical_stimulation=False,
+            first_visit=True,
+        ),
         therapist_id=therapist.id,
         link_days=link_days,
         now=now,

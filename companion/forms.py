@@ -52,8 +52,9 @@ class VisitForm(FlaskForm):
         validators=[DataRequired(), Length(max=100)],
         description=_l("Your clinic's own reference; the same reference reuses the patient."),
     )
-    display_name = StringField(_l("Name shown to the patient"),
-                               validators=[DataRequired(), Length(max=200)])
+    display_name = StringField(
+        _l("Name shown to the patient"), validators=[DataRequired(), Length(max=200)]
+    )
     timezone = StringField(_l("Patient's time zone"), validators=[DataRequired(), _iana_zone])
     language = SelectField(_l("Language"), choices=[("en", "English"), ("es", "Español")])
     performed_at = DateTimeLocalField(
@@ -62,15 +63,18 @@ class VisitForm(FlaskForm):
         validators=[InputRequired()],
     )
     regions = MultiCheckboxField(
-        _l("Regions needled"), choices=[(r.code, r.label) for r in REGIONS],
+        _l("Regions needled"),
+        choices=[(r.code, r.label) for r in REGIONS],
         validators=[DataRequired(message=_l("Choose at least one region."))],
     )
-    insertions = IntegerField(_l("Number of insertions"),
-                              validators=[Optional(), NumberRange(min=0, max=500)])
+    insertions = IntegerField(
+        _l("Number of insertions"), validators=[Optional(), NumberRange(min=0, max=500)]
+    )
     electrical_stimulation = BooleanField(_l("Electrical stimulation used"))
     first_visit = BooleanField(_l("First dry-needling visit"))
-    notes = TextAreaField(_l("Notes (for the clinic only)"),
-                          validators=[Optional(), Length(max=2000)])
+    notes = TextAreaField(
+        _l("Notes (for the clinic only)"), validators=[Optional(), Length(max=2000)]
+    )
 
 
 SCORES = [(str(n), str(n)) for n in range(11)]
@@ -82,11 +86,13 @@ class CheckInForm(FlaskForm):
     red_flags = MultiCheckboxField(choices=[(s.code, s.label) for s in RED_FLAGS])
     soreness = RadioField(
         _l("How sore is it where the needles went? 0 = none, 10 = worst imaginable"),
-        choices=SCORES, validators=[InputRequired(message=_l("Choose a number from 0 to 10."))],
+        choices=SCORES,
+        validators=[InputRequired(message=_l("Choose a number from 0 to 10."))],
     )
     usual_pain = RadioField(
         _l("Your usual pain (the problem you are treated for), if you want to say"),
-        choices=SCORES, validators=[Optional()],
+        choices=SCORES,
+        validators=[Optional()],
     )
     symptoms = MultiCheckboxField(choices=[(s.code, s.label) for s in OTHER_SYMPTOMS])
     helped = MultiCheckboxField(_l("What helped?"), choices=list(HELPED.items()))

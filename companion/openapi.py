@@ -72,6 +72,7 @@ def operation(
 ) -> Callable[[F], F]:
     """Register an operation. `authenticate` runs first (so a stranger gets 401, not a 422 about
     their body) and its result is passed to the view as `principal`; the parsed body as `body`."""
+
     def decorate(view: F) -> F:
         all_responses = dict(responses)
         if body is not None:

@@ -96,7 +96,9 @@ def checkin() -> Response | str | tuple[str, int]:
                 recorded_at=utcnow(),
                 soreness=int(form.soreness.data),
                 usual_pain=int(form.usual_pain.data) if form.usual_pain.data else None,
-                symptoms=list(dict.fromkeys((form.red_flags.data or []) + (form.symptoms.data or []))),
+                symptoms=list(
+                    dict.fromkeys((form.red_flags.data or []) + (form.symptoms.data or []))
+                ),
                 helped=list(form.helped.data or []),
                 note=(form.note.data or "").strip() or None,
             )
@@ -105,8 +107,7 @@ def checkin() -> Response | str | tuple[str, int]:
             except CheckInConflict:
                 form.form_errors.append(_("This check-in was already sent. Start a new one."))
                 form.client_id.data = str(uuid.uuid4())
-                return render_template("patient/checkin.html", form=form,
-                                       **page_context(link)), 409
+                return render_template("patient/checkin.html", form=form, **page_context(link)), 409
             db.session.commit()
             return redirect(url_for("patient.result", client_id=client_id), code=303)
         status = 422
@@ -156,6 +157,12 @@ def language() -> Response:
     if not back.startswith("/me/"):
         back = url_for("patient.home")
     response = redirect(back, code=303)
-    response.set_cookie(LANGUAGE_COOKIE, choice, max_age=60 * 60 * 24 * 30, httponly=True,
-                        samesite="Lax", secure=current_app.config["PATIENT_COOKIE_SECURE"])
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        choice,
+        max_age=60 * 60 * 24 * 30,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["PATIENT_COOKIE_SECURE"],
+    )
     return response

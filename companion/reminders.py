@@ -21,11 +21,14 @@ log = logging.getLogger(__name__)
 
 
 def count_due(now: datetime) -> int:
-    return db.session.scalar(
-        select(func.count())
-        .select_from(Reminder)
-        .where(Reminder.sent_at.is_(None), Reminder.status == "planned", Reminder.due_at <= now)
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Reminder)
+            .where(Reminder.sent_at.is_(None), Reminder.status == "planned", Reminder.due_at <= now)
+        )
+        or 0
+    )
 
 
 def tick(app: Flask) -> int:

@@ -73,7 +73,9 @@ class VisitCreated(BaseModel):
 
 
 class CheckInIn(_Body):
-    id: Annotated[uuid.UUID, Field(description="Chosen by the client; makes the request idempotent")]
+    id: Annotated[
+        uuid.UUID, Field(description="Chosen by the client; makes the request idempotent")
+    ]
     recorded_at: Timestamp
     soreness: Score
     usual_pain: Score | None = None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import uuid
@@ -49,10 +50,22 @@ def _pg_url() -> str:
     return url
 
 
+class IsolatedClient(FlaskClient):
+    """Runs each request in a fresh context, as a real server would.
+
+    Flask reuses an app context that a test has pushed, so `g` (CSRF token cache, for one) and the
+    database session would leak from one request into the next and hide real bugs.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 def build_app(tmp_path: Path, *, postgres: bool = False, **overrides: Any) -> Flask:
     url = _pg_url() if postgres else f"sqlite:///{tmp_path / 'test.sqlite3'}"
     os.environ.setdefault("INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app({**_config(tmp_path, url), **overrides})
+    app.test_client_class = IsolatedClient
     with app.app_context():
         if postgres:
             with db.engine.begin() as conn:
@@ -65,7 +78,9 @@ def build_app(tmp_path: Path, *, postgres: bool = False, **overrides: Any) -> Fl
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     postgres = request.node.get_closest_marker("postgres") is not None
     if postgres and not PG_URL:
-        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (set by .ci/run when PostgreSQL answers)")
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL (set by .ci/run when PostgreSQL answers)"
+        )
     app = build_app(tmp_path, postgres=postgres)
     with app.app_context():
         yield app
@@ -147,8 +162,9 @@ def make_visit(app: Flask) -> Callable[..., VisitWithToken]:
         visit, issued = record_visit(
             clinic,
             patient,
-            VisitDetails(performed_at=performed_at or now - timedelta(hours=3),
-                         regions=regions or ["calf"]),
+            VisitDetails(
+                performed_at=performed_at or now - timedelta(hours=3), regions=regions or ["calf"]
+            ),
             therapist_id=None,
             link_days=7,
             now=now,
@@ -170,7 +186,9 @@ def make_api_key(app: Flask) -> Callable[[Clinic], str]:
     return make
 
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+_CSRF = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
+)
 
 
 def csrf_from(html: str) -> str:
@@ -182,5 +200,4 @@ def csrf_from(html: str) -> str:
 def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
     page = client.get("/sign-in")
     token = csrf_from(page.get_data(as_text=True))
-    return client.post("/sign-in", data={"email": email, "password": password,
-                                         "csrf_token": token})
+    return client.post("/sign-in", data={"email": email, "password": password, "csrf_token": token})

@@ -168,7 +168,9 @@ _MISSING = object()
         ("surprise", 1, "unknown_field", "surprise"),
     ],
 )
-def test_bad_visit_input_gets_its_own_422_and_changes_nothing(client, key, path, value, code, field):
+def test_bad_visit_input_gets_its_own_422_and_changes_nothing(
+    client, key, path, value, code, field
+):
     response = post_visit(client, key, _with(path, value))
     assert response.status_code == 422, response.get_json()
     error = response.get_json()["error"]
@@ -179,8 +181,12 @@ def test_bad_visit_input_gets_its_own_422_and_changes_nothing(client, key, path,
 
 
 def test_malformed_json_is_a_400(client, key):
-    response = client.post("/api/v1/visits", data='{"patient": ', content_type="application/json",
-                           headers={"Authorization": f"Bearer {key}"})
+    response = client.post(
+        "/api/v1/visits",
+        data='{"patient": ',
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "malformed_json"
 
@@ -347,8 +353,9 @@ def test_checkins_are_listed_newest_first_and_only_the_patients_own(
     assert len(other.get("/api/v1/checkins").get_json()["checkins"]) == 1
 
 
-def test_the_same_client_id_from_two_patients_is_two_checkins(patient_client, app, make_clinic,
-                                                              make_visit):
+def test_the_same_client_id_from_two_patients_is_two_checkins(
+    patient_client, app, make_clinic, make_visit
+):
     body = checkin_body()
     other = app.test_client()
     other.get(make_visit(make_clinic()).url)
@@ -367,8 +374,13 @@ def test_healthz_answers_200_when_the_database_answers(client):
 def test_healthz_answers_503_when_the_database_does_not(tmp_path):
     from companion import create_app
 
-    app = create_app({"TESTING": True, "SECRET_KEY": "x",
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3",
+        }
+    )
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json() == {"status": "unavailable"}

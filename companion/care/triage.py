@@ -33,47 +33,103 @@ class Symptom:
 # (PMID 36096724). The other red items: clinical.md, from reference/clinical-evidence.md.
 RED_FLAGS: tuple[Symptom, ...] = (
     Symptom("breathless", "red", _l("New shortness of breath"), source="PMID 40470852"),
-    Symptom("chest_pain", "red", _l("Chest pain, or pain when you breathe in"),
-            source="PMID 40470852"),
+    Symptom(
+        "chest_pain", "red", _l("Chest pain, or pain when you breathe in"), source="PMID 40470852"
+    ),
     Symptom("dry_cough", "red", _l("A new dry cough"), source="PMID 40470852"),
     Symptom("racing_heart", "red", _l("A racing heart"), source="PMID 40470852"),
-    Symptom("spine_pain_weakness", "red",
-            _l("Sudden severe neck or back pain with new weakness, numbness or clumsiness "
-               "in your arms or legs"), source="clinical.md RED 2"),
-    Symptom("bladder_bowel", "red", _l("Loss of bladder or bowel control"),
-            source="clinical.md RED 2"),
-    Symptom("fainting", "red",
-            _l("Fainting that does not fully pass within minutes, collapse or confusion"),
-            source="clinical.md RED 3"),
-    Symptom("fever_spreading_redness", "red",
-            _l("Fever or chills with a red, hot, spreading area where a needle went in"),
-            source="clinical.md RED 4"),
-    Symptom("rapid_swelling", "red", _l("Swelling that grows fast, feels tight and hurts a lot"),
-            source="clinical.md RED 5"),
-    Symptom("face_swelling_wheeze", "red", _l("Swelling of the face or lips, or wheezing"),
-            source="clinical.md RED 6"),
-    Symptom("worst_headache", "red", _l("A sudden, very bad headache, the worst you have had"),
-            source="clinical.md RED"),
+    Symptom(
+        "spine_pain_weakness",
+        "red",
+        _l(
+            "Sudden severe neck or back pain with new weakness, numbness or clumsiness "
+            "in your arms or legs"
+        ),
+        source="clinical.md RED 2",
+    ),
+    Symptom(
+        "bladder_bowel", "red", _l("Loss of bladder or bowel control"), source="clinical.md RED 2"
+    ),
+    Symptom(
+        "fainting",
+        "red",
+        _l("Fainting that does not fully pass within minutes, collapse or confusion"),
+        source="clinical.md RED 3",
+    ),
+    Symptom(
+        "fever_spreading_redness",
+        "red",
+        _l("Fever or chills with a red, hot, spreading area where a needle went in"),
+        source="clinical.md RED 4",
+    ),
+    Symptom(
+        "rapid_swelling",
+        "red",
+        _l("Swelling that grows fast, feels tight and hurts a lot"),
+        source="clinical.md RED 5",
+    ),
+    Symptom(
+        "face_swelling_wheeze",
+        "red",
+        _l("Swelling of the face or lips, or wheezing"),
+        source="clinical.md RED 6",
+    ),
+    Symptom(
+        "worst_headache",
+        "red",
+        _l("A sudden, very bad headache, the worst you have had"),
+        source="clinical.md RED",
+    ),
 )
 
 # Other symptoms. Amber means "contact your therapist today" (clinical.md AMBER).
 OTHER_SYMPTOMS: tuple[Symptom, ...] = (
-    Symptom("numbness_tingling", "amber",
-            _l("Numbness, tingling or electric pain that has lasted more than a few hours"),
-            source="clinical.md AMBER"),
-    Symptom("redness_increasing", "amber",
-            _l("Redness, warmth or swelling that is getting worse, without fever"),
-            amber_after_hours=24, source="clinical.md AMBER"),
-    Symptom("large_bruise", "amber", _l("A bruise bigger than your palm, or one still growing"),
-            source="clinical.md AMBER"),
-    Symptom("usual_pain_flare", "amber", _l("My usual pain has flared up"),
-            amber_after_hours=48, source="clinical.md AMBER / GREEN"),
-    Symptom("headache", "amber", _l("Headache"), amber_after_hours=24,
-            source="clinical.md AMBER (after neck needling, over 24 h)"),
-    Symptom("dizzy_drowsy", "amber", _l("Dizzy or drowsy"), amber_after_hours=24,
-            source="clinical.md AMBER / GREEN"),
-    Symptom("may_stop", "amber", _l("The soreness makes me want to stop treatment"),
-            source="clinical.md AMBER"),
+    Symptom(
+        "numbness_tingling",
+        "amber",
+        _l("Numbness, tingling or electric pain that has lasted more than a few hours"),
+        source="clinical.md AMBER",
+    ),
+    Symptom(
+        "redness_increasing",
+        "amber",
+        _l("Redness, warmth or swelling that is getting worse, without fever"),
+        amber_after_hours=24,
+        source="clinical.md AMBER",
+    ),
+    Symptom(
+        "large_bruise",
+        "amber",
+        _l("A bruise bigger than your palm, or one still growing"),
+        source="clinical.md AMBER",
+    ),
+    Symptom(
+        "usual_pain_flare",
+        "amber",
+        _l("My usual pain has flared up"),
+        amber_after_hours=48,
+        source="clinical.md AMBER / GREEN",
+    ),
+    Symptom(
+        "headache",
+        "amber",
+        _l("Headache"),
+        amber_after_hours=24,
+        source="clinical.md AMBER (after neck needling, over 24 h)",
+    ),
+    Symptom(
+        "dizzy_drowsy",
+        "amber",
+        _l("Dizzy or drowsy"),
+        amber_after_hours=24,
+        source="clinical.md AMBER / GREEN",
+    ),
+    Symptom(
+        "may_stop",
+        "amber",
+        _l("The soreness makes me want to stop treatment"),
+        source="clinical.md AMBER",
+    ),
     Symptom("small_bruise", "green", _l("A small bruise"), source="clinical.md GREEN"),
     Symptom("tired", "green", _l("Tired"), source="clinical.md GREEN"),
 )
@@ -94,11 +150,11 @@ class Window:
 # Heuristic envelope, clinic-adjustable later. Sources: Martín-Pintado-Zugasti 2018 (PMID 30368339),
 # Diciolla 2021 (PMID 34884230), Hong 1994 (PMID 8043247).
 ENVELOPE: tuple[Window, ...] = (
-    Window(0, 9, 5, 8),     # 0-6 h, up to the 6-12 h drop
-    Window(9, 18, 5, 7),    # about 12 h
-    Window(18, 36, 4, 6),   # about 24 h
-    Window(36, 60, 2, 4),   # about 48 h
-    Window(60, 96, 1, 3),   # about 72 h
+    Window(0, 9, 5, 8),  # 0-6 h, up to the 6-12 h drop
+    Window(9, 18, 5, 7),  # about 12 h
+    Window(18, 36, 4, 6),  # about 24 h
+    Window(36, 60, 2, 4),  # about 48 h
+    Window(60, 96, 1, 3),  # about 72 h
     Window(96, 24 * 365, 0, 3),  # day 4 onwards
 )
 

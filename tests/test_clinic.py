@@ -1,0 +1,230 @@
+"""Therapist pages: sign-in and timeouts, patient list, recording a visit, the patient link."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from sqlalchemy import func, select
+
+from companion.extensions import db
+from companion.models import AuditEvent, CheckIn, Patient, Visit
+
+from .conftest import PASSWORD, csrf_from, sign_in
+
+
+def visit_form(client, **changes):
+    page = client.get("/visits/new")
+    assert page.status_code == 200
+    data = {
+        "csrf_token": csrf_from(page.get_data(as_text=True)),
+        "ref": "R-100",
+        "display_name": "Maria",
+        "timezone": "Europe/Madrid",
+        "language": "es",
+        "performed_at": "2026-11-20T17:30",
+        "regions": ["neck", "upper_back"],
+        "insertions": "6",
+        "first_visit": "y",
+        "notes": "trigger points in upper trapezius",
+    }
+    data.update(changes)
+    return client.post("/visits/new", data=data)
+
+
+def test_sign_in_with_the_right_password_opens_the_patient_list(
+    client, make_clinic, make_therapist
+):
+    therapist = make_therapist(make_clinic("Sunrise Physio"))
+    response = sign_in(client, therapist.email)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/patients")
+    assert "Sunrise Physio" in client.get("/patients").get_data(as_text=True)
+
+
+def test_a_wrong_password_is_refused_with_a_message(client, make_clinic, make_therapist):
+    therapist = make_therapist(make_clinic())
+    response = sign_in(client, therapist.email, "wrong password")
+    assert response.status_code == 200
+    assert "do not match" in response.get_data(as_text=True)
+    assert client.get("/patients").status_code == 302
+
+
+def test_sign_in_without_a_csrf_token_is_refused(client, make_clinic, make_therapist):
+    therapist = make_therapist(make_clinic())
+    response = client.post("/sign-in", data={"email": therapist.email, "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/patients").status_code == 302
+
+
+def test_sign_in_is_rate_limited(tmp_path):
+    from .conftest import build_app
+
+    app = build_app(tmp_path, RATELIMIT_ENABLED=True, SIGN_IN_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    with app.app_context():
+        statuses = [sign_in(client, "nobody@example.org", "x").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_pages_need_a_signed_in_therapist(client):
+    for path in ("/patients", "/visits/new"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+
+
+def test_an_idle_session_is_signed_out(client, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    with client.session_transaction() as session:
+        session["last_seen"] = time.time() - 31 * 60
+    response = client.get("/patients")
+    assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+
+
+def test_a_session_ends_after_the_absolute_timeout_even_when_active(
+    client, make_clinic, make_therapist
+):
+    sign_in(client, make_therapist(make_clinic()).email)
+    with client.session_transaction() as session:
+        session["signed_in_at"] = time.time() - 12 * 3600 - 1
+    assert client.get("/patients").status_code == 302
+
+
+def test_sign_out_ends_the_session(client, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    page = client.get("/patients").get_data(as_text=True)
+    client.post("/sign-out", data={"csrf_token": csrf_from(page)})
+    assert client.get("/patients").status_code == 302
+
+
+def test_recording_a_visit_shows_the_link_and_qr_once(client, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    response = visit_form(client)
+    assert response.status_code == 303
+    visit = db.session.scalar(select(Visit))
+    assert visit.regions == ["neck", "upper_back"] and visit.insertions == 6
+    assert visit.first_visit is True and visit.electrical_stimulation is False
+    # 17:30 in Madrid on 20 November (UTC+1) is 16:30 UTC.
+    assert visit.performed_at.isoformat() == "2026-11-20T16:30:00+00:00"
+    assert db.session.scalar(select(Patient)).language == "es"
+
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    url = re.search(r'value="(http://companion\.test/p/[^"]+)"', page).group(1)
+    assert "<svg" in page
+    again = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert url not in again and "<svg" not in again
+
+    patient = db.session.get(Visit, visit.id)
+    assert patient is not None
+    redeemed = client.get(url.removeprefix("http://companion.test"))
+    assert redeemed.status_code == 303
+
+
+def test_reissuing_the_link_revokes_the_old_one(client, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    location = visit_form(client).headers["Location"]
+    page = client.get(location).get_data(as_text=True)
+    old = re.search(r'value="http://companion\.test(/p/[^"]+)"', page).group(1)
+    again = client.get(location).get_data(as_text=True)
+    response = client.post(f"{location}/link", data={"csrf_token": csrf_from(again)})
+    assert response.status_code == 303
+    page = client.get(location).get_data(as_text=True)
+    new = re.search(r'value="http://companion\.test(/p/[^"]+)"', page).group(1)
+    assert new != old
+    assert client.get(old).status_code == 404
+    assert client.get(new).status_code == 303
+
+
+def test_revoking_the_link_locks_the_patient_out(client, app, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    location = visit_form(client).headers["Location"]
+    page = client.get(location).get_data(as_text=True)
+    link = re.search(r'value="http://companion\.test(/p/[^"]+)"', page).group(1)
+    phone = app.test_client()
+    assert phone.get(link).status_code == 303
+    assert phone.get("/me/").status_code == 200
+    client.post(f"{location}/link/revoke", data={"csrf_token": csrf_from(page)})
+    assert phone.get("/me/").status_code == 401
+    assert "no active link" in client.get(location).get_data(as_text=True).lower()
+
+
+def test_a_visit_time_inside_a_dst_gap_is_refused(client, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    # Clocks in Madrid jumped from 02:00 to 03:00 on 29 March 2026.
+    response = visit_form(client, performed_at="2026-03-29T02:30")
+    assert response.status_code == 422
+    assert "does not exist" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Visit)) == 0
+
+
+def test_bad_visit_form_input_is_a_422_with_messages(client, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    response = visit_form(client, timezone="Nowhere/Land", regions=[], insertions="-3")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Choose a time zone" in text and "at least one region" in text
+    assert db.session.scalar(select(func.count()).select_from(Visit)) == 0
+
+
+def test_the_patient_list_shows_each_patients_latest_checkin(
+    client, app, make_clinic, make_therapist, make_visit
+):
+    clinic = make_clinic()
+    sign_in(client, make_therapist(clinic).email)
+    first = make_visit(clinic, name="Bea")
+    make_visit(clinic, name="Carl")
+    phone = app.test_client()
+    phone.get(first.url)
+    for score, at in ((6, "2026-11-21T08:00:00Z"), (3, "2026-11-21T20:00:00Z")):
+        phone.post(
+            "/api/v1/checkins",
+            json={
+                "id": f"00000000-0000-4000-8000-00000000000{score}",
+                "recorded_at": at,
+                "soreness": score,
+            },
+        )
+    page = client.get("/patients").get_data(as_text=True)
+    bea_row = page[page.index("Bea") : page.index("Carl")]
+    assert "soreness 3/10" in bea_row and "soreness 6/10" not in bea_row
+    assert "none yet" in page[page.index("Carl") :]
+
+
+def test_therapists_only_see_their_own_clinic(client, make_clinic, make_therapist, make_visit):
+    mine, theirs = make_clinic(), make_clinic()
+    sign_in(client, make_therapist(mine).email)
+    other = make_visit(theirs, name="Zed")
+    assert client.get(f"/visits/{other.visit.id}").status_code == 404
+    assert "Zed" not in client.get("/patients").get_data(as_text=True)
+
+
+def test_viewing_a_visit_is_audited(client, make_clinic, make_therapist, make_visit):
+    clinic = make_clinic()
+    therapist = make_therapist(clinic)
+    sign_in(client, therapist.email)
+    visit = make_visit(clinic)
+    client.get(f"/visits/{visit.visit.id}")
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "visit.view"))
+    assert event.actor_id == str(therapist.id) and event.target_id == str(visit.visit.id)
+
+
+def test_the_therapist_sees_the_patients_checkin_on_the_visit_page(
+    client, app, make_clinic, make_therapist, make_visit
+):
+    clinic = make_clinic()
+    sign_in(client, make_therapist(clinic).email)
+    visit = make_visit(clinic)
+    phone = app.test_client()
+    phone.get(visit.url)
+    phone.post(
+        "/api/v1/checkins",
+        json={
+            "id": "11111111-1111-4111-8111-111111111111",
+            "recorded_at": "2026-11-21T10:00:00Z",
+            "soreness": 7,
+            "note": 'tight, "hot" <b>',
+        },
+    )
+    page = client.get(f"/visits/{visit.visit.id}").get_data(as_text=True)
+    assert "7/10" in page
+    assert "&lt;b&gt;" in page  # notes are escaped, never rendered as HTML
+    assert db.session.scalar(select(func.count()).select_from(CheckIn)) == 1
