@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -47,12 +47,20 @@ def hours_since(visit: Visit, moment: datetime) -> float:
     return (moment - visit.performed_at).total_seconds() / 3600
 
 
-def submit_checkin(visit: Visit, details: CheckInDetails, *, now: datetime) -> tuple[CheckIn, bool]:
-    """Store a check-in; returns (check-in, created). A replay returns the stored one unchanged."""
-    digest = details.digest()
+def submit_checkin(
+    visit: Visit, details: CheckInDetails, *, now: datetime, timed_by_server: bool = False
+) -> tuple[CheckIn, bool]:
+    """Store a check-in; returns (check-in, created). A replay returns the stored one unchanged.
+
+    `timed_by_server`: the form path stamps `recorded_at` on arrival, so a second tap on "Send"
+    carries a later time; it is still the same entry, judged on everything else.
+    """
     existing = _find(visit.patient_id, details.client_id)
     if existing is not None:
-        return _replay(existing, digest), False
+        if timed_by_server:
+            details = replace(details, recorded_at=existing.recorded_at)
+        return _replay(existing, details.digest()), False
+    digest = details.digest()
 
     earlier = [
         EarlierScore(hours_since(visit, c.recorded_at), c.soreness)
@@ -86,7 +94,9 @@ def submit_checkin(visit: Visit, details: CheckInDetails, *, now: datetime) -> t
         existing = _find(visit.patient_id, details.client_id)
         if existing is None:
             raise
-        return _replay(existing, digest), False
+        if timed_by_server:
+            details = replace(details, recorded_at=existing.recorded_at)
+        return _replay(existing, details.digest()), False
     return checkin, True
 
 

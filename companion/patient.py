@@ -103,7 +103,7 @@ def checkin() -> Response | str | tuple[str, int]:
                 note=(form.note.data or "").strip() or None,
             )
             try:
-                submit_checkin(link.visit, details, now=utcnow())
+                submit_checkin(link.visit, details, now=utcnow(), timed_by_server=True)
             except CheckInConflict:
                 form.form_errors.append(_("This check-in was already sent. Start a new one."))
                 form.client_id.data = str(uuid.uuid4())
