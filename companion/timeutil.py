@@ -44,8 +44,8 @@ _ZONES: frozenset[str] | None = None
 def is_iana_zone(name: str) -> bool:
     """True for canonical IANA names such as 'Europe/Madrid'.
 
-    zoneinfo also loads odd keys ('EST5EDT', 'posixrules', paths); we only take names from the
-    IANA list so a patient's zone is always one a person (and a calendar client) would recognise.
+    zoneinfo also loads keys that are not zone names ('posixrules', file paths); we only take names
+    from the tz database's list, so a stored zone is always one a calendar client recognises.
     """
     global _ZONES
     if _ZONES is None:

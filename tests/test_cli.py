@@ -1,0 +1,202 @@
+"""The flask commands: clinic, therapist, apikey and demo."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from companion.extensions import db
+from companion.models import ApiKey, Clinic, Patient, Therapist, Visit
+from companion.tokens import hash_token
+
+from .conftest import sign_in
+from .test_api import VISIT
+
+LONG_PASSWORD = "a long password"
+
+
+def count(model: type) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def create_clinic(runner, name: str = "Sunrise Physio", *extra: str):
+    return runner.invoke(args=["clinic", "create", name, *extra])
+
+
+# --- clinic ---------------------------------------------------------------------------------------
+
+
+def test_clinic_create_stores_the_clinic_with_its_timezone_and_phone(runner):
+    result = create_clinic(
+        runner, "Sunrise Physio", "--timezone", "Europe/Madrid", "--phone", "+34 600 000 000"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Sunrise Physio" in result.output
+    clinic = db.session.scalar(select(Clinic).where(Clinic.name == "Sunrise Physio"))
+    assert clinic is not None
+    assert clinic.timezone == "Europe/Madrid"
+    assert clinic.phone == "+34 600 000 000"
+
+
+def test_clinic_create_defaults_to_utc(runner):
+    assert create_clinic(runner).exit_code == 0
+    assert db.session.scalar(select(Clinic.timezone)) == "UTC"
+
+
+def test_clinic_create_refuses_a_duplicate_name_with_a_clear_message(runner):
+    assert create_clinic(runner).exit_code == 0
+    result = create_clinic(runner)
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+    assert count(Clinic) == 1
+
+
+def test_clinic_create_refuses_a_non_iana_timezone(runner):
+    result = create_clinic(runner, "Sunrise Physio", "--timezone", "Mars/Base")
+    assert result.exit_code != 0
+    assert "not an IANA time zone" in result.output
+    assert count(Clinic) == 0
+
+
+# --- therapist ------------------------------------------------------------------------------------
+
+
+def create_therapist(runner, email: str, clinic: str = "Sunrise Physio", password=LONG_PASSWORD):
+    return runner.invoke(
+        args=["therapist", "create", email, "--clinic", clinic], input=f"{password}\n"
+    )
+
+
+def test_therapist_create_reads_the_password_from_stdin_and_stores_only_a_scrypt_hash(
+    runner, client
+):
+    create_clinic(runner)
+    result = create_therapist(runner, "Ana@Example.org")
+    assert result.exit_code == 0, result.output
+    assert LONG_PASSWORD not in result.output
+
+    therapist = db.session.scalar(select(Therapist))
+    assert therapist.email == "ana@example.org"  # stored lower-case
+    assert therapist.password_hash.startswith("scrypt:")
+    assert LONG_PASSWORD not in therapist.password_hash
+
+    response = sign_in(client, "ana@example.org", LONG_PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/patients")
+    assert client.get("/patients").status_code == 200
+
+
+def test_a_therapist_created_on_the_command_line_cannot_sign_in_with_another_password(
+    runner, client
+):
+    create_clinic(runner)
+    assert create_therapist(runner, "ana@example.org").exit_code == 0
+    response = sign_in(client, "ana@example.org", "a different password")
+    assert response.status_code == 200
+    assert client.get("/patients").status_code == 302
+
+
+def test_therapist_create_refuses_a_password_under_ten_characters(runner):
+    create_clinic(runner)
+    result = create_therapist(runner, "ana@example.org", password="short")
+    assert result.exit_code != 0
+    assert "at least 10 characters" in result.output
+    assert count(Therapist) == 0
+
+
+def test_therapist_create_refuses_an_unknown_clinic(runner):
+    result = create_therapist(runner, "ana@example.org", clinic="Nowhere Clinic")
+    assert result.exit_code != 0
+    assert "No clinic named 'Nowhere Clinic'" in result.output
+    assert count(Therapist) == 0
+
+
+def test_therapist_create_refuses_an_e_mail_already_taken_in_any_case(runner):
+    create_clinic(runner)
+    assert create_therapist(runner, "ana@example.org").exit_code == 0
+    result = create_therapist(runner, "ANA@example.org")
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+    assert count(Therapist) == 1
+
+
+# --- apikey ---------------------------------------------------------------------------------------
+
+
+def test_apikey_create_prints_a_key_once_stores_only_its_hash_and_the_key_works(runner, client):
+    create_clinic(runner)
+    result = runner.invoke(args=["apikey", "create", "--clinic", "Sunrise Physio"])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip()
+    assert key.startswith("ak_") and len(key) >= 3 + 22
+    assert result.output.count(key) == 1
+
+    stored = db.session.scalars(select(ApiKey)).all()
+    assert len(stored) == 1
+    assert stored[0].key_hash == hash_token(key)
+    assert key not in (stored[0].key_hash, stored[0].prefix)
+
+    response = client.post("/api/v1/visits", json=VISIT, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert count(Visit) == 1
+
+
+def test_two_api_keys_for_one_clinic_differ(runner):
+    create_clinic(runner)
+    first = runner.invoke(args=["apikey", "create", "--clinic", "Sunrise Physio"]).output.strip()
+    second = runner.invoke(args=["apikey", "create", "--clinic", "Sunrise Physio"]).output.strip()
+    assert first != second
+    assert count(ApiKey) == 2
+
+
+def test_apikey_create_refuses_an_unknown_clinic(runner):
+    result = runner.invoke(args=["apikey", "create", "--clinic", "Nowhere Clinic"])
+    assert result.exit_code != 0
+    assert "No clinic named" in result.output
+    assert count(ApiKey) == 0
+
+
+# --- demo -----------------------------------------------------------------------------------------
+
+
+def test_demo_on_an_empty_database_prints_a_working_sign_in_and_patient_link(runner, client):
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+
+    email = re.search(r"e-mail:\s+(\S+)", result.output)
+    password = re.search(r"password:\s+(\S+)", result.output)
+    link = re.search(r"(/p/[A-Za-z0-9_-]+)", result.output)
+    assert email and password and link, result.output
+    assert count(Clinic) == 1 and count(Therapist) == 1
+    assert count(Patient) == 1 and count(Visit) == 1
+
+    assert client.get(link.group(1)).status_code == 303
+
+    response = sign_in(client, email.group(1), password.group(1))
+    assert response.status_code == 302 and response.headers["Location"].endswith("/patients")
+
+
+def test_demo_a_second_time_adds_nothing_and_says_so(runner):
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    clinics, therapists, visits = count(Clinic), count(Therapist), count(Visit)
+
+    again = runner.invoke(args=["demo"])
+    assert again.exit_code == 0
+    assert "nothing added" in again.output
+    assert "password:" not in again.output and "/p/" not in again.output
+    assert (count(Clinic), count(Therapist), count(Visit)) == (clinics, therapists, visits)
+
+
+def test_demo_adds_nothing_to_a_database_that_already_has_a_clinic(runner):
+    create_clinic(runner)
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0
+    assert "nothing added" in result.output
+    assert count(Clinic) == 1 and count(Therapist) == 0
+
+
+def test_demo_prints_links_under_the_given_base_url(runner):
+    result = runner.invoke(args=["demo", "--base-url", "https://demo.example.org/"])
+    assert result.exit_code == 0
+    assert "https://demo.example.org/sign-in" in result.output
+    assert "https://demo.example.org/p/" in result.output
