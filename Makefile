@@ -40,7 +40,7 @@ run: install
 
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check companion tests config.py wsgi.py bench
+	$(BIN)/ruff format --check .
 
 test: install-dev chromium lint
 	$(BIN)/pytest
