@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def _bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def instance_secret(filename: str, make: callable = lambda: secrets.token_urlsafe(48)) -> str:
+def instance_secret(
+    filename: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(48)
+) -> str:
     """Read a secret kept under instance/, creating it (mode 0600) on first use."""
     path = INSTANCE / filename
     if path.exists():
@@ -53,7 +56,33 @@ def instance_secret(filename: str, make: callable = lambda: secrets.token_urlsaf
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
-    return value
+    return value.strip()
+
+
+def _vapid_private_pem() -> str:
+    """A P-256 private key in PEM: the VAPID identity of this server for web push (RFC 8292)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def vapid_public_key(private_pem: str) -> str:
+    """The application server key browsers need: the uncompressed point, base64url without '='."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(private_pem.encode("ascii"), password=None)
+    point = key.public_key().public_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return base64.urlsafe_b64encode(point).rstrip(b"=").decode("ascii")
 
 
 def _database_url() -> str:
@@ -74,7 +103,17 @@ def _database_url() -> str:
 def from_environment() -> dict[str, object]:
     """The settings mapping handed to create_app()."""
     secure_cookies = _bool("SECURE_COOKIES", False)
+    vapid_pem = os.environ.get("VAPID_PRIVATE_KEY") or instance_secret(
+        "vapid_private.pem", _vapid_private_pem
+    )
+    try:
+        vapid_public = vapid_public_key(vapid_pem)
+    except ValueError:
+        raise ConfigError("VAPID_PRIVATE_KEY must be a PEM-encoded P-256 private key") from None
     return {
+        "VAPID_PRIVATE_KEY": vapid_pem,
+        "VAPID_PUBLIC_KEY": vapid_public,
+        "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT", "mailto:admin@example.org"),
         "SECRET_KEY": os.environ.get("SECRET_KEY") or instance_secret("secret_key"),
         "SQLALCHEMY_DATABASE_URI": _database_url(),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
