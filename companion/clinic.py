@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from . import audit
 from .api import patient_url
@@ -32,7 +33,14 @@ from .extensions import db
 from .forms import ActionForm, VisitForm
 from .models import CheckIn, Clinic, Patient, Visit
 from .timeutil import to_local, utcnow
-from .visits import PatientDetails, VisitDetails, find_or_create_patient, issue_link, record_visit
+from .visits import (
+    PatientDetails,
+    VisitDetails,
+    find_or_create_patient,
+    issue_link,
+    record_visit,
+    revoke_links,
+)
 
 bp = Blueprint("clinic", __name__)
 
@@ -58,6 +66,18 @@ def _visit_or_404(visit_id: uuid.UUID) -> Visit:
     return visit
 
 
+def _audit_visit(action: str, visit: Visit, now: datetime) -> None:
+    audit.record(
+        action,
+        now=now,
+        clinic_id=visit.clinic_id,
+        actor_type="therapist",
+        actor_id=current_user.id,
+        target_type="visit",
+        target_id=visit.id,
+    )
+
+
 @bp.get("/")
 def index() -> Response:
     return redirect(url_for("clinic.patients"))
@@ -66,6 +86,15 @@ def index() -> Response:
 @bp.get("/patients")
 def patients() -> str:
     clinic_id = current_user.clinic_id
+    # Audit first: a commit after loading would expire the rows and reload each one while rendering.
+    audit.record(
+        "patient.list",
+        now=utcnow(),
+        clinic_id=clinic_id,
+        actor_type="therapist",
+        actor_id=current_user.id,
+    )
+    db.session.commit()
     # The newest check-in per patient, fetched with the patients in one query (no N+1).
     ranked = (
         select(
@@ -84,16 +113,11 @@ def patients() -> str:
     latest = select(CheckIn).join(ranked, ranked.c.id == CheckIn.id).where(ranked.c.rank == 1)
     latest_by_patient = {c.patient_id: c for c in db.session.scalars(latest)}
     rows = db.session.scalars(
-        select(Patient).where(Patient.clinic_id == clinic_id).order_by(Patient.display_name)
+        select(Patient)
+        .where(Patient.clinic_id == clinic_id)
+        .options(selectinload(Patient.visits))
+        .order_by(Patient.display_name)
     ).all()
-    audit.record(
-        "patient.list",
-        now=utcnow(),
-        clinic_id=clinic_id,
-        actor_type="therapist",
-        actor_id=current_user.id,
-    )
-    db.session.commit()
     return render_template(
         "clinic/patients.html", patients=rows, latest=latest_by_patient, to_local=to_local
     )
@@ -170,15 +194,7 @@ def new_visit() -> Response | str | tuple[str, int]:
         link_days=current_app.config["PATIENT_LINK_DAYS"],
         now=now,
     )
-    audit.record(
-        "visit.create",
-        now=now,
-        clinic_id=clinic.id,
-        actor_type="therapist",
-        actor_id=current_user.id,
-        target_type="visit",
-        target_id=visit.id,
-    )
+    _audit_visit("visit.create", visit, now)
     db.session.commit()
     # The token is shown once, on the next page; it travels in the signed session, never a URL.
     session[FRESH_LINK] = {"visit_id": str(visit.id), "token": issued.token}
@@ -199,15 +215,7 @@ def visit(visit_id: uuid.UUID) -> str:
     ).all()
     now = utcnow()
     live = [link for link in visit.links if link.usable(now)]
-    audit.record(
-        "visit.view",
-        now=now,
-        clinic_id=visit.clinic_id,
-        actor_type="therapist",
-        actor_id=current_user.id,
-        target_type="visit",
-        target_id=visit.id,
-    )
+    _audit_visit("visit.view", visit, now)
     db.session.commit()
     return render_template(
         "clinic/visit.html",
@@ -233,15 +241,7 @@ def reissue_link(visit_id: uuid.UUID) -> Response:
         abort(400)
     now = utcnow()
     issued = issue_link(visit, link_days=current_app.config["PATIENT_LINK_DAYS"], now=now)
-    audit.record(
-        "link.reissue",
-        now=now,
-        clinic_id=visit.clinic_id,
-        actor_type="therapist",
-        actor_id=current_user.id,
-        target_type="visit",
-        target_id=visit.id,
-    )
+    _audit_visit("link.reissue", visit, now)
     db.session.commit()
     session[FRESH_LINK] = {"visit_id": str(visit.id), "token": issued.token}
     return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)
@@ -254,17 +254,7 @@ def revoke_link(visit_id: uuid.UUID) -> Response:
     if not form.validate_on_submit():
         abort(400)
     now = utcnow()
-    for link in visit.links:
-        if link.revoked_at is None:
-            link.revoked_at = now
-    audit.record(
-        "link.revoke",
-        now=now,
-        clinic_id=visit.clinic_id,
-        actor_type="therapist",
-        actor_id=current_user.id,
-        target_type="visit",
-        target_id=visit.id,
-    )
+    revoke_links(visit, now)
+    _audit_visit("link.revoke", visit, now)
     db.session.commit()
     return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)

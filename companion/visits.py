@@ -83,11 +83,16 @@ def link_expiry(visit: Visit, link_days: int, now: datetime) -> datetime:
     return max(visit.performed_at, now) + timedelta(days=link_days)
 
 
+def revoke_links(visit: Visit, now: datetime) -> None:
+    """End every link of the visit; a patient holding one is locked out at their next request."""
+    for link in visit.links:
+        if link.revoked_at is None:
+            link.revoked_at = now
+
+
 def issue_link(visit: Visit, *, link_days: int, now: datetime) -> IssuedLink:
     """Revoke the visit's live links and issue a fresh one."""
-    for old in visit.links:
-        if old.revoked_at is None:
-            old.revoked_at = now
+    revoke_links(visit, now)
     token = new_token()
     link = PatientLink(
         visit=visit,

@@ -228,3 +228,31 @@ def test_the_therapist_sees_the_patients_checkin_on_the_visit_page(
     assert "7/10" in page
     assert "&lt;b&gt;" in page  # notes are escaped, never rendered as HTML
     assert db.session.scalar(select(func.count()).select_from(CheckIn)) == 1
+
+
+def test_the_patient_list_uses_the_same_number_of_queries_for_more_patients(
+    client, app, make_clinic, make_therapist, make_visit
+):
+    from sqlalchemy import event
+
+    clinic = make_clinic()
+    sign_in(client, make_therapist(clinic).email)
+
+    def queries_for_list() -> int:
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/patients").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    make_visit(clinic)
+    few = queries_for_list()
+    for _ in range(5):
+        make_visit(clinic)
+    assert queries_for_list() == few
