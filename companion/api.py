@@ -98,6 +98,7 @@ def create_visit(principal: Clinic, body: VisitIn) -> tuple[Response, int]:
         VisitDetails(
             performed_at=body.performed_at,
             regions=list(body.regions),
+            stretches=None if body.stretches is None else list(body.stretches),
             insertions=body.insertions,
             electrical_stimulation=body.electrical_stimulation,
             first_visit=body.first_visit,
@@ -147,6 +148,14 @@ def patient_url(token: str) -> str:
 )
 def create_checkin(principal: PatientLink, body: CheckInIn) -> tuple[Response, int]:
     link = principal
+    if body.visit_id is not None and body.visit_id != link.visit_id:
+        # An entry saved offline under an earlier link must not land on the current visit.
+        raise APIError(
+            409,
+            "other_visit",
+            "This check-in belongs to a different visit than this link.",
+            "visit_id",
+        )
     details = CheckInDetails(
         client_id=body.id,
         recorded_at=body.recorded_at,

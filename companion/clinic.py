@@ -26,6 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from . import audit
 from .api import patient_url
+from .care import stretches
 from .care.helped import HELPED
 from .care.regions import BY_CODE as REGIONS
 from .care.triage import SYMPTOMS
@@ -132,6 +133,12 @@ def _local_to_utc(local: datetime, zone: str) -> datetime | None:
     return aware.astimezone(ZoneInfo("UTC"))
 
 
+def _visit_form_page(form: VisitForm) -> str:
+    # Which stretches to tick when a region is chosen (static/js/visit-form.js).
+    defaults = {code: stretches.defaults_for([code]) for code in REGIONS}
+    return render_template("clinic/visit_form.html", form=form, stretch_defaults=defaults)
+
+
 @bp.route("/visits/new", methods=["GET", "POST"])
 def new_visit() -> Response | str | tuple[str, int]:
     form = VisitForm()
@@ -159,16 +166,16 @@ def new_visit() -> Response | str | tuple[str, int]:
         form.performed_at.data = to_local(utcnow(), zone).replace(
             tzinfo=None, second=0, microsecond=0
         )
-        return render_template("clinic/visit_form.html", form=form)
+        return _visit_form_page(form)
 
     if not form.validate():
-        return render_template("clinic/visit_form.html", form=form), 422
+        return _visit_form_page(form), 422
     performed_at = _local_to_utc(form.performed_at.data, form.timezone.data)
     if performed_at is None:
         form.performed_at.errors.append(
             _("That time does not exist in this time zone (the clocks changed). Pick another.")
         )
-        return render_template("clinic/visit_form.html", form=form), 422
+        return _visit_form_page(form), 422
     now = utcnow()
     patient = find_or_create_patient(
         clinic,
@@ -185,6 +192,7 @@ def new_visit() -> Response | str | tuple[str, int]:
         VisitDetails(
             performed_at=performed_at,
             regions=list(form.regions.data),
+            stretches=[] if form.no_stretches.data else (list(form.stretches.data) or None),
             insertions=form.insertions.data,
             electrical_stimulation=form.electrical_stimulation.data,
             first_visit=form.first_visit.data,

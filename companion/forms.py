@@ -23,6 +23,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from .care.helped import HELPED
 from .care.regions import REGIONS
+from .care.stretches import STRETCHES
 from .care.triage import OTHER_SYMPTOMS, RED_FLAGS
 from .timeutil import is_iana_zone
 
@@ -67,6 +68,15 @@ class VisitForm(FlaskForm):
         choices=[(r.code, r.label) for r in REGIONS],
         validators=[DataRequired(message=_l("Choose at least one region."))],
     )
+    stretches = MultiCheckboxField(
+        _l("Stretches for the patient"),
+        choices=[(s.code, s.title) for s in STRETCHES],
+        description=_l(
+            "Each region's usual stretches are ticked for you when you choose it. Leave all "
+            "unticked to give the regions' usual stretches."
+        ),
+    )
+    no_stretches = BooleanField(_l("No stretches for this visit"))
     insertions = IntegerField(
         _l("Number of insertions"), validators=[Optional(), NumberRange(min=0, max=500)]
     )

@@ -85,6 +85,8 @@ class Visit(db.Model):
     therapist_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapist.id"))
     performed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Stretch codes from care/stretches.py that the therapist chose for this patient.
+    stretches: Mapped[list[str]] = mapped_column(JSON, default=list)
     insertions: Mapped[int | None] = mapped_column(Integer)
     electrical_stimulation: Mapped[bool | None] = mapped_column(Boolean)
     first_visit: Mapped[bool | None] = mapped_column(Boolean)

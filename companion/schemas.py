@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from .care.helped import HELPED
 from .care.regions import BY_CODE as REGIONS
+from .care.stretches import BY_CODE as STRETCHES
 from .care.triage import SYMPTOMS
 from .timeutil import is_iana_zone
 
@@ -35,6 +36,7 @@ Score = Annotated[int, Field(strict=True, ge=0, le=10)]
 StrictBool = Annotated[bool, Field(strict=True)]
 RegionCode = Literal[tuple(REGIONS)]  # type: ignore[valid-type]
 SymptomCode = Literal[tuple(SYMPTOMS)]  # type: ignore[valid-type]
+StretchCode = Literal[tuple(STRETCHES)]  # type: ignore[valid-type]
 HelpedCode = Literal[tuple(HELPED)]  # type: ignore[valid-type]
 Language = Literal["en", "es"]
 
@@ -61,6 +63,13 @@ class VisitIn(_Body):
     patient: PatientIn
     performed_at: Timestamp
     regions: Annotated[list[RegionCode], Field(min_length=1)]
+    stretches: (
+        Annotated[
+            list[StretchCode],
+            Field(description="Stretches chosen for the patient; omit for the regions' defaults"),
+        ]
+        | None
+    ) = None
     insertions: Annotated[int, Field(strict=True, ge=0, le=500)] | None = None
     electrical_stimulation: StrictBool | None = None
     first_visit: StrictBool | None = None
@@ -76,6 +85,10 @@ class CheckInIn(_Body):
     id: Annotated[
         uuid.UUID, Field(description="Chosen by the client; makes the request idempotent")
     ]
+    visit_id: Annotated[
+        uuid.UUID | None,
+        Field(description="The visit the entry was made for; refused if the link is another's"),
+    ] = None
     recorded_at: Timestamp
     soreness: Score
     usual_pain: Score | None = None

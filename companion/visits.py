@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from .care import stretches
 from .extensions import db
 from .models import Clinic, Patient, PatientLink, Visit
 from .tokens import hash_token, new_token
@@ -25,6 +26,8 @@ class PatientDetails:
 class VisitDetails:
     performed_at: datetime
     regions: list[str]
+    # None: the regions' default stretches (care/stretches.py); a list, even empty: exactly these.
+    stretches: list[str] | None = None
     insertions: int | None = None
     electrical_stimulation: bool | None = None
     first_visit: bool | None = None
@@ -66,6 +69,7 @@ def record_visit(
         therapist_id=therapist_id,
         performed_at=details.performed_at,
         regions=list(details.regions),
+        stretches=chosen_stretches(details),
         insertions=details.insertions,
         electrical_stimulation=details.electrical_stimulation,
         first_visit=details.first_visit,
@@ -76,6 +80,12 @@ def record_visit(
     db.session.add(visit)
     db.session.flush()
     return visit, issue_link(visit, link_days=link_days, now=now)
+
+
+def chosen_stretches(details: VisitDetails) -> list[str]:
+    if details.stretches is None:
+        return stretches.defaults_for(details.regions)
+    return list(dict.fromkeys(details.stretches))
 
 
 def link_expiry(visit: Visit, link_days: int, now: datetime) -> datetime:

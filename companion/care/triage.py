@@ -1,15 +1,16 @@
 """Triage of one check-in: red, amber or green (clinical.md, "Triage of a check-in").
 
-The rules are data (SYMPTOMS, ENVELOPE, RISE_POINTS) so the browser can be given exactly the same
-table later; `triage()` is the one interpreter on the server. Red flags come only from the patient's
+The rules are data (`rules_document()`, built from SYMPTOMS, ENVELOPE and RISE_POINTS). The server
+interprets them in `triage()`; the browser gets the same document and interprets it in
+static/js/triage.js, so an offline check-in is judged exactly as the server will judge it. Red flags come only from the patient's
 answers to the fixed checklist: they are never inferred from, nor suppressed by, the score.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from flask_babel import lazy_gettext as _l
 
@@ -162,6 +163,31 @@ ENVELOPE: tuple[Window, ...] = (
 RISE_POINTS = 2
 
 
+def rules_document() -> dict[str, Any]:
+    """The triage rules as plain JSON data: the one definition both interpreters read.
+
+    The server's `triage()` below and the browser's static/js/triage.js (used when the phone is
+    offline) take exactly this document, so a threshold changed here changes both at once.
+    """
+    return {
+        "version": 1,
+        "symptoms": {
+            code: {"level": s.level, "amber_after_hours": s.amber_after_hours}
+            for code, s in SYMPTOMS.items()
+        },
+        "envelope": [asdict(w) for w in ENVELOPE],
+        # clinical.md: "rising by 2+ points after the first 12 h".
+        "rise": {"points": RISE_POINTS, "after_hours": 12},
+        # clinical.md 24 h row: ">= 2 points above the first score after the visit".
+        "above_first": {"from_hours": 18, "to_hours": 36},
+        # clinical.md 48 h row: "no drop since the 24 h score" (only while above the usual maximum).
+        "no_drop": {"from_hours": 36, "to_hours": 60, "compare_from": 18, "compare_to": 36},
+    }
+
+
+RULES: dict[str, Any] = rules_document()
+
+
 @dataclass(frozen=True)
 class EarlierScore:
     hours: float
@@ -181,13 +207,25 @@ def window_for(hours: float) -> Window:
     return ENVELOPE[-1]
 
 
+def _window(rules: dict[str, Any], hours: float) -> dict[str, Any]:
+    for w in rules["envelope"]:
+        if w["from_hours"] <= hours < w["to_hours"]:
+            return w
+    return rules["envelope"][-1]
+
+
 def triage(
     soreness: int,
     symptoms: Sequence[str],
     hours_since_visit: float,
     earlier: Sequence[EarlierScore] = (),
+    rules: dict[str, Any] = RULES,
 ) -> TriageResult:
-    """Judge one check-in. `earlier` are the patient's previous scores for the same visit."""
+    """Judge one check-in. `earlier` are the patient's previous scores for the same visit.
+
+    Keep this function and static/js/triage.js step for step alike; tests/e2e compares them on a
+    table of cases.
+    """
     reasons: list[str] = []
     level: Level = "green"
 
@@ -197,26 +235,34 @@ def triage(
         if _RANK[new] > _RANK[level]:
             level = new
 
+    hours = hours_since_visit
     for code in symptoms:
-        s = SYMPTOMS[code]
-        if s.level == "red":
+        s = rules["symptoms"][code]
+        if s["level"] == "red":
             raise_to("red", f"symptom:{code}")
-        elif s.level == "amber" and (
-            s.amber_after_hours is None or hours_since_visit >= s.amber_after_hours
+        elif s["level"] == "amber" and (
+            s["amber_after_hours"] is None or hours >= s["amber_after_hours"]
         ):
             raise_to("amber", f"symptom:{code}")
 
-    w = window_for(max(hours_since_visit, 0))
-    if soreness >= w.amber_at:
+    w = _window(rules, max(hours, 0))
+    if soreness >= w["amber_at"]:
         raise_to("amber", "soreness:above_envelope")
 
-    before = sorted((e for e in earlier if e.hours < hours_since_visit), key=lambda e: e.hours)
-    if before and hours_since_visit >= 12 and soreness >= before[-1].soreness + RISE_POINTS:
+    before = sorted((e for e in earlier if e.hours < hours), key=lambda e: e.hours)
+    rise = rules["rise"]
+    if before and hours >= rise["after_hours"] and soreness >= before[-1].soreness + rise["points"]:
         raise_to("amber", "soreness:rising")
-    if 18 <= hours_since_visit < 36 and before and soreness >= before[0].soreness + RISE_POINTS:
+    first = rules["above_first"]
+    if (
+        before
+        and first["from_hours"] <= hours < first["to_hours"]
+        and soreness >= before[0].soreness + rise["points"]
+    ):
         raise_to("amber", "soreness:above_first")
-    if 36 <= hours_since_visit < 60 and soreness > w.usual_max:
-        day_one = [e for e in before if 18 <= e.hours < 36]
+    no_drop = rules["no_drop"]
+    if no_drop["from_hours"] <= hours < no_drop["to_hours"] and soreness > w["usual_max"]:
+        day_one = [e for e in before if no_drop["compare_from"] <= e.hours < no_drop["compare_to"]]
         # "No drop since the 24 h score" only matters while soreness is above what is usual at 48 h.
         if day_one and soreness >= day_one[-1].soreness:
             raise_to("amber", "soreness:no_drop")
