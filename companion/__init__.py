@@ -66,11 +66,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
 
-    from . import api, auth, cli, clinic, errors, headers, patient
+    from . import api, auth, cli, clinic, errors, headers, patient, pwa
 
     errors.init_app(app)
     headers.init_app(app)
     cli.init_app(app)
+    pwa.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(patient.bp)
     app.register_blueprint(clinic.bp)

@@ -34,6 +34,10 @@ def init_app(app: Flask) -> None:
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
         # Health data must not sit in shared or browser caches: only static files may be cached.
-        if request.endpoint != "static" and "Cache-Control" not in response.headers:
+        # A versioned static URL (companion/pwa.py) never changes content, so it may be kept a year.
+        if request.endpoint == "static":
+            if request.args.get("v") and response.status_code == 200:
+                response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        elif "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -95,6 +95,7 @@ class Visit(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     patient: Mapped[Patient] = relationship(back_populates="visits")
+    clinic: Mapped[Clinic] = relationship()
     therapist: Mapped[Therapist | None] = relationship()
     links: Mapped[list[PatientLink]] = relationship(
         back_populates="visit", order_by="PatientLink.created_at.desc()"

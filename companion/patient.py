@@ -1,8 +1,13 @@
-"""Patient pages: home (guidance), check-in (works without JavaScript), own check-ins."""
+"""Patient pages: home (guidance), check-in (works without JavaScript), own check-ins, offline page.
+
+Every page carries a small JSON block (`page_data`) for the scripts: the texts they show, already
+translated, and on the check-in page the triage rules, so an offline check-in is judged on the phone
+exactly as the server will judge it."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -15,6 +20,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -23,7 +29,10 @@ from .care import guidance
 from .care.helped import HELPED
 from .care.regions import BY_CODE as REGIONS
 from .care.regions import any_over_lung
-from .care.triage import SYMPTOMS
+from .care.stretches import BY_CODE as STRETCHES
+from .care.stretches import DOSE, PURPOSE, STOP_IF
+from .care.triage import RULES, SYMPTOMS
+from .chart import soreness_chart
 from .checkins import (
     CheckInConflict,
     CheckInDetails,
@@ -33,7 +42,7 @@ from .checkins import (
 )
 from .extensions import db
 from .forms import CheckInForm
-from .models import CheckIn, PatientLink
+from .models import CheckIn, PatientLink, Visit
 from .timeutil import utcnow
 
 bp = Blueprint("patient", __name__, url_prefix="/me")
@@ -48,14 +57,51 @@ def require_link() -> PatientLink:
     return link
 
 
+def client_strings() -> dict[str, str]:
+    """Texts the scripts show (outbox states, errors), in the page's language."""
+    return {
+        "saved": _("Saved on this phone."),
+        "saved_offline": _(
+            "Saved on this phone. It will be sent to your clinic when you are back online."
+        ),
+        "sent": _("Sent to your clinic."),
+        "sent_count": _("%(n)s check-ins sent to your clinic."),
+        "entry": _("Check-in of %(time)s, soreness %(score)s out of 10"),
+        "rejected": _(
+            "Your clinic could not accept this check-in. It is kept here. Please tell your "
+            "therapist, or remove it and check in again."
+        ),
+        "rejected_other_visit": _(
+            "This check-in was made with an earlier link and cannot be sent with this one."
+        ),
+        "remove": _("Remove"),
+        "removed": _("Removed from this phone."),
+        "unauthorized": _(
+            "Your link has ended or was replaced, so these check-ins cannot be sent. Ask your "
+            "clinic for a new link; they stay on this phone until then."
+        ),
+        "choose_score": _("Choose a number from 0 to 10."),
+    }
+
+
+def page_data(link: PatientLink | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"lang": str(get_locale() or "en"), "strings": client_strings()}
+    if link is not None:
+        data["visit_id"] = str(link.visit_id)
+        data["timezone"] = link.visit.patient.timezone
+    return data
+
+
 def page_context(link: PatientLink) -> dict[str, Any]:
     visit = link.visit
     return {
         "link": link,
         "visit": visit,
         "patient": visit.patient,
+        "clinic_phone": visit.clinic.phone,
         "emergency_number": current_app.config["EMERGENCY_NUMBER"],
         "emergency": guidance.EMERGENCY,
+        "page_data": page_data(link),
     }
 
 
@@ -75,6 +121,10 @@ def home() -> str:
         call_clinic=guidance.CALL_CLINIC,
         lung_field=any_over_lung(visit.regions),
         regions=[REGIONS[c].label for c in visit.regions if c in REGIONS],
+        stretches=[STRETCHES[c] for c in visit.stretches if c in STRETCHES],
+        stretch_dose=DOSE,
+        stretch_stop=STOP_IF,
+        stretch_purpose=PURPOSE,
     )
 
 
@@ -84,6 +134,8 @@ def checkin() -> Response | str | tuple[str, int]:
     form = CheckInForm()
     if request.method == "GET":
         form.client_id.data = str(uuid.uuid4())
+    context = page_context(link)
+    context["page_data"]["checkin"] = checkin_data(link.visit)
     status = 200
     if form.is_submitted():
         if form.validate():
@@ -107,16 +159,28 @@ def checkin() -> Response | str | tuple[str, int]:
             except CheckInConflict:
                 form.form_errors.append(_("This check-in was already sent. Start a new one."))
                 form.client_id.data = str(uuid.uuid4())
-                return render_template("patient/checkin.html", form=form, **page_context(link)), 409
+                return render_template("patient/checkin.html", form=form, **context), 409
             db.session.commit()
             return redirect(url_for("patient.result", client_id=client_id), code=303)
         status = 422
-    return render_template(
-        "patient/checkin.html",
-        form=form,
-        lung_field=any_over_lung(link.visit.regions),
-        **page_context(link),
-    ), status
+    return render_template("patient/checkin.html", form=form, **context), status
+
+
+def checkin_data(visit: Visit) -> dict[str, Any]:
+    """What checkin.js needs to judge a check-in with no network."""
+    scores = visit_scores(visit)
+    return {
+        "performed_at": visit.performed_at.isoformat(),
+        "earlier": [{"hours": hours_since(visit, at), "soreness": score} for at, score in scores],
+        "rules": RULES,
+    }
+
+
+def visit_scores(visit: Visit) -> list[tuple[datetime, int]]:
+    rows = db.session.execute(
+        select(CheckIn.recorded_at, CheckIn.soreness).where(CheckIn.visit_id == visit.id)
+    )
+    return [(at, score) for at, score in rows]
 
 
 @bp.get("/check-in/<uuid:client_id>")
@@ -139,10 +203,22 @@ def history() -> str:
     link = require_link()
     return render_template(
         "patient/history.html",
+        chart=soreness_chart(link.visit.performed_at, visit_scores(link.visit)),
         checkins=checkins_for_patient(link.visit.patient_id),
         symptoms=SYMPTOMS,
         helped=HELPED,
         **page_context(link),
+    )
+
+
+@bp.get("/offline")
+def offline() -> str:
+    """Shown by the service worker for a page it has not kept. Needs no link: it holds no data."""
+    return render_template(
+        "patient/offline.html",
+        page_data=page_data(None),
+        emergency_number=current_app.config["EMERGENCY_NUMBER"],
+        emergency=guidance.EMERGENCY,
     )
 
 

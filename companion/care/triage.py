@@ -207,7 +207,7 @@ def window_for(hours: float) -> Window:
     return ENVELOPE[-1]
 
 
-def _window(rules: dict[str, Any], hours: float) -> dict[str, Any]:
+def envelope_window(rules: dict[str, Any], hours: float) -> dict[str, Any]:
     for w in rules["envelope"]:
         if w["from_hours"] <= hours < w["to_hours"]:
             return w
@@ -245,7 +245,7 @@ def triage(
         ):
             raise_to("amber", f"symptom:{code}")
 
-    w = _window(rules, max(hours, 0))
+    w = envelope_window(rules, max(hours, 0))
     if soreness >= w["amber_at"]:
         raise_to("amber", "soreness:above_envelope")
 

@@ -1,0 +1,111 @@
+"""The installable web app: versioned static URLs, the web app manifest and the service worker.
+
+Static files are served as `/static/<file>?v=<hash of the file>`, so a browser may cache them for a
+year and a new release is a new URL. The service worker lives at /sw.js (its scope must cover the
+patient pages) and is built from static/sw.js plus the list of files it must precache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, url_for
+from flask_babel import gettext as _
+
+bp = Blueprint("pwa", __name__)
+
+# What a patient needs with no network: the look, the scripts, the icons (pages are added by the
+# service worker itself; see static/sw.js).
+SHELL_ASSETS = (
+    "css/app.css",
+    "js/outbox.js",
+    "js/app.js",
+    "js/triage.js",
+    "js/checkin.js",
+    "icons/icon-192.png",
+    "icons/favicon-32.png",
+)
+# Patient pages the service worker keeps for offline use (refreshed on every online visit).
+SHELL_PAGES = ("patient.home", "patient.checkin", "patient.history", "patient.offline")
+
+
+@lru_cache(maxsize=256)
+def _file_hash(path: str, mtime_ns: int) -> str:
+    # mtime is part of the key so a file edited under `flask run` gets a new version.
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def asset_version(filename: str) -> str | None:
+    path = Path(current_app.static_folder or "") / filename
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _file_hash(str(path), stat.st_mtime_ns)
+
+
+def release() -> str:
+    """One version for the whole shell: it changes when any precached file or sw.js changes."""
+    parts = [asset_version(name) or "" for name in (*SHELL_ASSETS, "sw.js")]
+    return hashlib.sha256("".join(parts).encode()).hexdigest()[:12]
+
+
+def _add_static_version(endpoint: str, values: dict[str, Any]) -> None:
+    if endpoint == "static" and "filename" in values and "v" not in values:
+        version = asset_version(values["filename"])
+        if version:
+            values["v"] = version
+
+
+@bp.get("/sw.js")
+def service_worker() -> Response:
+    build = {
+        "release": release(),
+        "assets": [url_for("static", filename=name) for name in SHELL_ASSETS],
+        "pages": [url_for(endpoint) for endpoint in SHELL_PAGES],
+        "offline": url_for("patient.offline"),
+    }
+    source = (Path(current_app.static_folder or "") / "sw.js").read_text(encoding="utf-8")
+    body = f"self.BUILD = {json.dumps(build)};\n{source}"
+    response = Response(body, mimetype="text/javascript")
+    # The browser checks for a new worker on navigation; it must always see the current one.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/manifest.webmanifest")
+def manifest() -> Response:
+    icon = {"type": "image/png"}
+    data = {
+        "id": "/me/",
+        "name": _("Aftercare companion"),
+        "short_name": _("Aftercare"),
+        "description": _("Your guide and check-ins after dry needling"),
+        "start_url": url_for("patient.home"),
+        "scope": "/me/",
+        "display": "standalone",
+        "background_color": "#fbfaf7",
+        "theme_color": "#0f5f74",
+        "icons": [
+            {**icon, "src": url_for("static", filename="icons/icon-192.png"), "sizes": "192x192"},
+            {**icon, "src": url_for("static", filename="icons/icon-512.png"), "sizes": "512x512"},
+            {
+                **icon,
+                "src": url_for("static", filename="icons/maskable-512.png"),
+                "sizes": "512x512",
+                "purpose": "maskable",
+            },
+        ],
+    }
+    response = Response(json.dumps(data, ensure_ascii=False), mimetype="application/manifest+json")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.url_defaults(_add_static_version)
+    app.register_blueprint(bp)

@@ -1,0 +1,135 @@
+/* The check-in form, offline first: the entry goes into the outbox on this phone, the triage result
+ * shows at once from the same rules the server uses (static/js/triage.js), then the outbox is sent.
+ * Without this script the form posts to the server and the server shows the result.
+ */
+/* global Outbox, Triage */
+(function () {
+  "use strict";
+
+  var form = document.getElementById("checkin-form");
+  var app = window.Companion;
+  if (!form || !app || !window.indexedDB || !window.crypto || !crypto.randomUUID) return;
+  var data = app.data;
+  var t = data.strings;
+  var results = document.getElementById("checkin-result");
+
+  function checked(name) {
+    return Array.prototype.map.call(
+      form.querySelectorAll('input[name="' + name + '"]:checked'),
+      function (input) { return input.value; }
+    );
+  }
+
+  function hoursSince(iso, moment) {
+    return (moment.getTime() - new Date(iso).getTime()) / 3600000;
+  }
+
+  /* Earlier scores for this visit: what the server knew when the page was last synced, plus what is
+   * still waiting in the outbox. The server judges with the same list once everything has arrived. */
+  function earlierScores() {
+    var known = data.checkin.earlier.slice();
+    return Outbox.list().then(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.visit_id !== data.visit_id) return;
+        known.push({
+          hours: hoursSince(data.checkin.performed_at, new Date(entry.body.recorded_at)),
+          soreness: entry.body.soreness,
+        });
+      });
+      return known;
+    });
+  }
+
+  function showError(message) {
+    var box = document.getElementById("checkin-error");
+    box.textContent = message;
+    box.hidden = false;
+    var scale = document.getElementById("soreness-scale");
+    scale.setAttribute("aria-describedby", "checkin-error");
+    var first = scale.querySelector("input");
+    if (first) first.focus();
+  }
+
+  function showResult(level) {
+    ["red", "amber", "green"].forEach(function (name) {
+      document.getElementById("result-" + name).hidden = name !== level;
+    });
+    form.hidden = true;
+    results.hidden = false;
+    var heading = document.getElementById("result-" + level + "-h");
+    heading.focus();
+  }
+
+  function setState(text) {
+    document.getElementById("checkin-state").textContent = text;
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var soreness = checked("soreness")[0];
+    if (soreness === undefined) {
+      showError(t.choose_score);
+      return;
+    }
+    document.getElementById("checkin-error").hidden = true;
+    var usual = checked("usual_pain")[0];
+    var note = form.querySelector('textarea[name="note"]').value.trim();
+    var now = new Date();
+    var symptoms = checked("red_flags").concat(checked("symptoms")).filter(function (code, i, all) {
+      return all.indexOf(code) === i;
+    });
+    var body = {
+      id: crypto.randomUUID(),
+      visit_id: data.visit_id,
+      recorded_at: now.toISOString(),
+      soreness: Number(soreness),
+      usual_pain: usual === undefined ? null : Number(usual),
+      symptoms: symptoms,
+      helped: checked("helped"),
+      note: note || null,
+    };
+    var entry = { id: body.id, visit_id: data.visit_id, body: body, state: "pending", saved_at: now.toISOString(), error: null };
+
+    var saved = false;
+    earlierScores().then(function (earlier) {
+      var hours = hoursSince(data.checkin.performed_at, now);
+      var result = Triage.triage(data.checkin.rules, body.soreness, symptoms, hours, earlier);
+      return Outbox.add(entry).then(function () {
+        saved = true;
+        // Saved for good before anything is shown: closing the page now loses nothing.
+        showResult(result.level);
+        setState(t.saved);
+        app.announce(t.saved);
+        app.requestBackgroundSync();
+        return app.flush();
+      });
+    }).then(function (report) {
+      if (!report) return;
+      var mine = report.sent.filter(function (s) { return s.id === body.id; })[0];
+      if (mine) {
+        setState(t.sent);
+        // The server has the final word (it may know check-ins this phone has not seen).
+        if (mine.triage !== "green" && document.getElementById("result-" + mine.triage).hidden) {
+          showResult(mine.triage === "red" ? "red" : "amber");
+        }
+      } else if (report.rejected.some(function (r) { return r.id === body.id; })) {
+        setState(t.rejected);
+      } else {
+        setState(t.saved_offline);
+      }
+    }).catch(function () {
+      // Could not store on this phone (storage full or blocked): post the form the plain way, so
+      // the server stores and judges it. Once stored, a failure here only concerns sending.
+      if (!saved) form.submit();
+      else setState(t.saved_offline);
+    });
+  });
+
+  document.getElementById("checkin-again").addEventListener("click", function () {
+    form.reset();
+    results.hidden = true;
+    form.hidden = false;
+    setState("");
+    document.getElementById("checkin-title").focus();
+  });
+})();

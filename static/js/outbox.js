@@ -1,0 +1,123 @@
+/* The check-in outbox: every check-in is written here (IndexedDB) before it is sent, and stays until
+ * the server acknowledges it. Used by the pages and, through importScripts, by the service worker.
+ *
+ * An entry: { id, visit_id, body, state: "pending" | "rejected", saved_at, error }
+ *   body      exactly what POST /api/v1/checkins receives (id and visit_id included)
+ *   rejected  the server said the entry itself is wrong (4xx): kept and shown, never dropped silently
+ * Only pending or rejected entries are kept; an acknowledged entry is deleted at once.
+ */
+(function (root) {
+  "use strict";
+
+  var DB_NAME = "companion";
+  var STORE = "outbox";
+  var ENDPOINT = "/api/v1/checkins";
+
+  function request(req) {
+    return new Promise(function (resolve, reject) {
+      req.onsuccess = function () { resolve(req.result); };
+      req.onerror = function () { reject(req.error); };
+    });
+  }
+
+  function open() {
+    var req = indexedDB.open(DB_NAME, 1);
+    req.onupgradeneeded = function () { req.result.createObjectStore(STORE, { keyPath: "id" }); };
+    return request(req);
+  }
+
+  function withStore(mode, work) {
+    return open().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction(STORE, mode);
+        var result;
+        Promise.resolve(work(tx.objectStore(STORE))).then(function (value) { result = value; });
+        tx.oncomplete = function () { db.close(); resolve(result); };
+        tx.onerror = function () { db.close(); reject(tx.error); };
+        tx.onabort = function () { db.close(); reject(tx.error); };
+      });
+    });
+  }
+
+  function add(entry) {
+    // Resolves only once the transaction has committed: the entry is on the phone for good.
+    return withStore("readwrite", function (store) { return request(store.put(entry)); });
+  }
+
+  function put(entry) { return add(entry); }
+
+  function list() {
+    return withStore("readonly", function (store) { return request(store.getAll()); })
+      .then(function (entries) {
+        return entries.sort(function (a, b) {
+          return a.body.recorded_at < b.body.recorded_at ? -1 : a.body.recorded_at > b.body.recorded_at ? 1 : 0;
+        });
+      });
+  }
+
+  function remove(id) {
+    return withStore("readwrite", function (store) { return request(store.delete(id)); });
+  }
+
+  /* One flush at a time per browser (pages and the service worker share the lock where the Web
+   * Locks API exists; elsewhere the server's idempotency makes an overlapping flush harmless). */
+  function exclusive(work) {
+    var locks = root.navigator && root.navigator.locks;
+    return locks ? locks.request("companion-outbox", work) : work();
+  }
+
+  /* Send pending entries oldest first. The report says what happened, so every caller can show it:
+   *   sent: [{id, triage}]  rejected: [{id, code}]  retry: the network or server failed, try later
+   *   unauthorized: the link no longer lets this phone in (kept; the patient must open a new link) */
+  function flush(fetchFn) {
+    var report = { sent: [], rejected: [], retry: false, unauthorized: false };
+    return exclusive(function () {
+      return list().then(function (entries) {
+        var pending = entries.filter(function (e) { return e.state === "pending"; });
+        return pending.reduce(function (chain, entry) {
+          return chain.then(function (stop) {
+            if (stop) return true;
+            return send(fetchFn, entry, report);
+          });
+        }, Promise.resolve(false));
+      });
+    }).then(function () { return report; });
+  }
+
+  function send(fetchFn, entry, report) {
+    return fetchFn(ENDPOINT, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(entry.body),
+    }).then(function (response) {
+      if (response.status === 200 || response.status === 201) {
+        return response.json().then(function (stored) {
+          report.sent.push({ id: entry.id, triage: stored.triage });
+          return remove(entry.id).then(function () { return false; });
+        });
+      }
+      if (response.status === 401 || response.status === 403) {
+        report.unauthorized = true;
+        return true;
+      }
+      if (response.status === 429 || response.status >= 500) {
+        report.retry = true;
+        return true;
+      }
+      // Any other 4xx: the server refuses this entry as it is. Keep it and say so.
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        var code = (data && data.error && data.error.code) || "http_" + response.status;
+        entry.state = "rejected";
+        entry.error = code;
+        report.rejected.push({ id: entry.id, code: code });
+        return put(entry).then(function () { return false; });
+      });
+    }, function () {
+      report.retry = true; // offline, or the server is unreachable
+      return true;
+    });
+  }
+
+  root.Outbox = { add: add, list: list, remove: remove, flush: flush };
+})(self);
