@@ -45,7 +45,7 @@ self.addEventListener("message", function (event) {
  * removes every stored page: the episode is over or was revoked. */
 function refreshPages() {
   return caches.open(PAGES).then(function (cache) {
-    return Promise.all(BUILD.pages.concat([BUILD.offline]).map(function (url) {
+    return Promise.all(BUILD.pages.map(function (url) {
       return fetch(url, { credentials: "same-origin", cache: "no-store", redirect: "error" })
         .then(function (response) {
           if (response.ok) return cache.put(url, response);

@@ -1,0 +1,189 @@
+"""The patient app as an installable, offline-first web app, in Debian's chromium on a phone-sized
+screen: installability, offline pages, the outbox across a browser restart, and offline triage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from companion.care.triage import EarlierScore, triage
+
+from ..test_triage import ALL_CASES
+from .conftest import stored_checkins
+
+pytestmark = pytest.mark.e2e
+
+SW_CONTROLS = "() => navigator.serviceWorker.controller !== null"
+PAGES_KEPT = """async () => {
+  const cache = await caches.open("pages");
+  const kept = await Promise.all(["/me/", "/me/check-in", "/me/check-ins", "/me/offline"]
+    .map((url) => cache.match(url)));
+  return kept.every(Boolean);
+}"""
+OUTBOX = "() => Outbox.list()"
+
+
+def go_online_first(page, base: str, link_path: str) -> None:
+    """The one online visit: open the link, let the service worker install and keep the pages."""
+    page.goto(base + link_path)
+    expect(page).to_have_url(base + "/me/")
+    page.wait_for_function(SW_CONTROLS)
+    page.wait_for_function(PAGES_KEPT)
+
+
+def check_in(page, *, soreness: int, red_flags: tuple[str, ...] = ()) -> None:
+    for code in red_flags:
+        page.locator(f'input[name="red_flags"][value="{code}"]').check()
+    page.locator(f'label[for="soreness-{soreness}"]').click()
+    page.get_by_role("button", name="Send").click()
+
+
+def test_the_app_is_installable(open_phone, server, patient_visit):
+    visit = patient_visit()
+    # A profile on disk: chromium never offers to install from an incognito-like context.
+    browser = open_phone()
+    phone = browser.pages[0] if browser.pages else browser.new_page()
+    go_online_first(phone, server.url, visit.link_path)
+
+    cdp = phone.context.new_cdp_session(phone)
+    errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+    assert errors == []
+
+    manifest = phone.request.get(server.url + "/manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    data = manifest.json()
+    assert data["display"] == "standalone" and data["start_url"] == "/me/"
+    assert data["name"] and data["short_name"] and data["theme_color"]
+    sizes = {(icon["sizes"], icon.get("purpose", "any")) for icon in data["icons"]}
+    assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= sizes
+    for icon in data["icons"]:
+        png = phone.request.get(server.url + icon["src"]).body()
+        width = int.from_bytes(png[16:20], "big")
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and f"{width}x{width}" == icon["sizes"]
+
+    worker = phone.evaluate(
+        "navigator.serviceWorker.getRegistration().then(r => r.active.scriptURL)"
+    )
+    assert worker == server.url + "/sw.js"
+
+
+def test_pages_load_offline_after_one_online_visit(phone, server, patient_visit):
+    visit = patient_visit()
+    go_online_first(phone, server.url, visit.link_path)
+
+    server.stop()
+    phone.context.set_offline(True)
+    for path, heading in [
+        ("/me/", "Hello Robin"),
+        ("/me/check-in", "How are you?"),
+        ("/me/check-ins", "My check-ins"),
+    ]:
+        phone.goto(server.url + path)
+        expect(phone.get_by_role("heading", level=1)).to_have_text(heading)
+    # A patient page never kept on the phone: the offline page, with the emergency number.
+    phone.goto(server.url + "/me/check-in/2b0f7b1e-8a8e-4a47-9a34-4b1d8f0f6c11")
+    expect(phone.get_by_role("heading", level=1)).to_have_text("You are offline")
+    expect(phone.locator('a[href="tel:112"]')).to_be_visible()
+
+
+def test_twenty_offline_checkins_arrive_exactly_once_after_a_browser_restart(
+    open_phone, server, live_app, patient_visit
+):
+    visit = patient_visit()
+    browser = open_phone()
+    page = browser.pages[0] if browser.pages else browser.new_page()
+    go_online_first(page, server.url, visit.link_path)
+
+    server.stop()
+    browser.set_offline(True)
+    for n in range(10):
+        page.goto(server.url + "/me/check-in")
+        check_in(page, soreness=n % 6)
+        expect(page.locator("#checkin-state")).to_contain_text("Saved on this phone")
+    assert len(page.evaluate(OUTBOX)) == 10
+    browser.close()  # the phone's browser is closed with ten check-ins unsent
+
+    browser = open_phone()
+    browser.set_offline(True)
+    page = browser.pages[0] if browser.pages else browser.new_page()
+    page.goto(server.url + "/me/check-in")
+    expect(page.locator("#outbox-list > li")).to_have_count(10)
+    for n in range(10):
+        page.goto(server.url + "/me/check-in")
+        check_in(page, soreness=(n + 2) % 6)
+        expect(page.locator("#checkin-state")).to_contain_text("Saved on this phone")
+    page.goto(server.url + "/me/check-ins")
+    expect(page.locator("#outbox-list > li")).to_have_count(20)
+    expect(page.locator("#outbox-list")).to_contain_text("Saved on this phone.")
+    waiting = page.evaluate(OUTBOX)
+    assert stored_checkins(live_app, visit.visit_id) == []
+
+    server.start()
+    browser.set_offline(False)  # the `online` event flushes the outbox
+    page.wait_for_function("() => Outbox.list().then((entries) => entries.length === 0)")
+    expect(page.locator("#outbox")).to_be_hidden()
+
+    stored = stored_checkins(live_app, visit.visit_id)
+    assert len(stored) == 20
+    assert sorted(str(c.client_id) for c in stored) == sorted(e["id"] for e in waiting)
+    by_id = {e["id"]: e["body"] for e in waiting}
+    for checkin in stored:
+        assert checkin.soreness == by_id[str(checkin.client_id)]["soreness"]
+
+
+@pytest.mark.parametrize("online", [True, False], ids=["online", "offline"])
+def test_a_red_flag_shows_the_emergency_screen(online, phone, server, live_app, patient_visit):
+    visit = patient_visit()
+    go_online_first(phone, server.url, visit.link_path)
+    if not online:
+        server.stop()
+        phone.context.set_offline(True)
+    phone.goto(server.url + "/me/check-in")
+    check_in(phone, soreness=1, red_flags=("breathless",))
+
+    alert = phone.locator("#result-red")
+    expect(alert).to_be_visible()
+    expect(alert).to_have_attribute("role", "alert")
+    expect(alert.get_by_role("heading", level=1)).to_be_focused()
+    expect(alert.locator('a[href="tel:112"]')).to_be_visible()
+    expect(alert.locator('a[href="tel:+34900111222"]')).to_be_visible()
+    expect(phone.locator("#result-green")).to_be_hidden()
+    if online:
+        expect(phone.locator("#checkin-state")).to_have_text("Sent to your clinic.")
+        [stored] = stored_checkins(live_app, visit.visit_id)
+        assert stored.triage == "red"
+    else:
+        expect(phone.locator("#checkin-state")).to_contain_text("Saved on this phone")
+
+
+def test_browser_and_server_give_the_same_triage_on_every_case(phone, server, patient_visit):
+    visit = patient_visit()
+    phone.goto(server.url + visit.link_path)
+    phone.goto(server.url + "/me/check-in")
+    rules = json.loads(phone.locator("#page-data").text_content())["checkin"]["rules"]
+    cases = [
+        {
+            "id": param.id,
+            "soreness": soreness,
+            "symptoms": symptoms,
+            "hours": hours,
+            "earlier": [{"hours": e.hours, "soreness": e.soreness} for e in earlier],
+        }
+        for param in ALL_CASES
+        for soreness, symptoms, hours, earlier, _level, _reasons in [param.values]
+    ]
+    assert len(cases) >= 40
+    browser_results = phone.evaluate(
+        """([rules, cases]) => cases.map((c) =>
+             Triage.triage(rules, c.soreness, c.symptoms, c.hours, c.earlier))""",
+        [rules, cases],
+    )
+    for case, in_browser in zip(cases, browser_results, strict=True):
+        earlier = [EarlierScore(e["hours"], e["soreness"]) for e in case["earlier"]]
+        on_server = triage(case["soreness"], case["symptoms"], case["hours"], earlier)
+        assert (in_browser["level"], in_browser["reasons"]) == (
+            on_server.level,
+            on_server.reasons,
+        ), case["id"]
