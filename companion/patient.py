@@ -81,6 +81,10 @@ def client_strings() -> dict[str, str]:
             "clinic for a new link; they stay on this phone until then."
         ),
         "choose_score": _("Choose a number from 0 to 10."),
+        "not_saved": _(
+            "This phone could not save your check-in. Please try again when you have a "
+            "connection, or tell your clinic."
+        ),
     }
 
 

@@ -11,6 +11,7 @@ import pytest
 from openapi_spec_validator import validate
 from sqlalchemy import func, select
 
+from companion.care import stretches
 from companion.extensions import db
 from companion.models import AuditEvent, CheckIn, Patient, PatientLink, Visit
 from companion.tokens import hash_token
@@ -384,3 +385,44 @@ def test_healthz_answers_503_when_the_database_does_not(tmp_path):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json() == {"status": "unavailable"}
+
+
+# --- stretches and the visit an offline entry was made for -------------------------------------------
+
+
+def test_a_visit_without_stretches_gets_the_regions_defaults(client, key):
+    data = post_visit(client, key, VISIT).get_json()
+    visit = db.session.get(Visit, uuid.UUID(data["visit_id"]))
+    assert visit.stretches == stretches.defaults_for(["neck", "shoulder"])
+
+
+@pytest.mark.parametrize("chosen", [[], ["chin_tuck"], ["chin_tuck", "calf_wall"]])
+def test_a_visit_keeps_exactly_the_stretches_sent(client, key, chosen):
+    data = post_visit(client, key, dict(VISIT, stretches=chosen)).get_json()
+    assert db.session.get(Visit, uuid.UUID(data["visit_id"])).stretches == chosen
+
+
+def test_null_stretches_mean_the_regions_defaults(client, key):
+    data = post_visit(client, key, dict(VISIT, stretches=None)).get_json()
+    visit = db.session.get(Visit, uuid.UUID(data["visit_id"]))
+    assert visit.stretches == stretches.defaults_for(["neck", "shoulder"])
+
+
+@pytest.mark.parametrize("bad", [["cartwheel"], "chin_tuck", [1]])
+def test_bad_stretches_are_a_422_naming_the_field(client, key, bad):
+    response = post_visit(client, key, dict(VISIT, stretches=bad))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"].startswith("stretches")
+    assert count(Visit) == 0
+
+
+def test_a_checkin_for_another_visit_is_refused_and_not_stored(patient_client):
+    body = checkin_body(visit_id=str(uuid.uuid4()))
+    response = patient_client.post("/api/v1/checkins", json=body)
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "other_visit"
+    assert count(CheckIn) == 0
+    ok = patient_client.post(
+        "/api/v1/checkins", json=checkin_body(visit_id=str(patient_client.visit.id))
+    )
+    assert ok.status_code == 201

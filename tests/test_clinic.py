@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 from sqlalchemy import func, select
 
+from companion.care import stretches
+from companion.care.regions import BY_CODE as REGIONS
 from companion.extensions import db
 from companion.models import AuditEvent, CheckIn, Patient, Visit
 
@@ -256,3 +259,44 @@ def test_the_patient_list_uses_the_same_number_of_queries_for_more_patients(
     for _ in range(5):
         make_visit(clinic)
     assert queries_for_list() == few
+
+
+# --- stretches chosen per visit ----------------------------------------------------------------------
+
+
+def test_a_visit_with_no_stretch_ticked_gets_its_regions_defaults(
+    client, make_clinic, make_therapist
+):
+    sign_in(client, make_therapist(make_clinic()).email)
+    visit_form(client, regions=["calf", "forearm"])
+    visit = db.session.scalar(select(Visit))
+    assert visit.stretches == stretches.defaults_for(["calf", "forearm"])
+    assert "calf_wall" in visit.stretches and "wrist_extensor" in visit.stretches
+
+
+def test_the_therapists_choice_of_stretches_is_kept_exactly(client, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    visit_form(client, regions=["calf"], stretches=["plantar_fascia", "chin_tuck"])
+    assert db.session.scalar(select(Visit)).stretches == ["plantar_fascia", "chin_tuck"]
+
+
+def test_no_stretches_can_be_chosen_on_purpose(client, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    visit_form(client, regions=["calf"], no_stretches="y")
+    assert db.session.scalar(select(Visit)).stretches == []
+
+
+def test_an_unknown_stretch_is_refused_and_nothing_is_stored(client, make_clinic, make_therapist):
+    sign_in(client, make_therapist(make_clinic()).email)
+    response = visit_form(client, stretches=["cartwheel"])
+    assert response.status_code == 422
+    assert db.session.scalar(select(func.count()).select_from(Visit)) == 0
+
+
+def test_the_visit_form_tells_the_script_each_regions_default_stretches(
+    client, make_clinic, make_therapist
+):
+    sign_in(client, make_therapist(make_clinic()).email)
+    page = client.get("/visits/new").get_data(as_text=True)
+    raw = re.search(r'id="stretch-defaults">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(raw) == {code: stretches.defaults_for([code]) for code in REGIONS}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from companion.care.stretches import BY_CODE as STRETCHES
 from companion.extensions import db
 from companion.models import CheckIn
 
@@ -203,3 +204,33 @@ def test_resending_a_changed_form_with_the_same_id_is_refused(client, make_clini
     assert response.status_code == 409
     assert "already sent" in response.get_data(as_text=True)
     assert db.session.scalar(select(CheckIn)).soreness == 2
+
+
+def test_the_guide_shows_the_stretches_the_therapist_chose(client, app, make_clinic, make_visit):
+    visit = make_visit(make_clinic(), regions=["calf"])
+    visit.visit.stretches = ["plantar_fascia"]
+    db.session.commit()
+    open_link(client, visit)
+    page = client.get("/me/").get_data(as_text=True)
+    with app.test_request_context():
+        chosen, left_out = (str(STRETCHES[c].title) for c in ("plantar_fascia", "calf_wall"))
+    assert chosen in page
+    assert left_out not in page  # a default for the calf that the therapist did not choose
+    assert "15 to 30 seconds" in page  # the dose, from clinical.md
+
+
+def test_the_history_draws_the_patients_scores_against_the_usual_range(
+    client, make_clinic, make_visit
+):
+    visit = make_visit(make_clinic())
+    open_link(client, visit)
+    for soreness in (5, 3):
+        data = form_data(client, soreness=str(soreness))
+        assert client.post("/me/check-in", data=data).status_code == 303
+    page = client.get("/me/check-ins").get_data(as_text=True)
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert svg.count('class="chart-point"') == 2
+    assert 'class="chart-band"' in svg and 'role="img"' in svg
+    assert (
+        "Latest score: 3 out of 10, 3 hours after the visit. Usual at that time: 5 or less." in svg
+    )

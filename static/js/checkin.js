@@ -26,11 +26,11 @@
 
   /* Earlier scores for this visit: what the server knew when the page was last synced, plus what is
    * still waiting in the outbox. The server judges with the same list once everything has arrived. */
-  function earlierScores() {
+  function earlierScores(exceptId) {
     var known = data.checkin.earlier.slice();
     return Outbox.list().then(function (entries) {
       entries.forEach(function (entry) {
-        if (entry.visit_id !== data.visit_id) return;
+        if (entry.visit_id !== data.visit_id || entry.id === exceptId) return;
         known.push({
           hours: hoursSince(data.checkin.performed_at, new Date(entry.body.recorded_at)),
           soreness: entry.body.soreness,
@@ -91,18 +91,18 @@
     var entry = { id: body.id, visit_id: data.visit_id, body: body, state: "pending", saved_at: now.toISOString(), error: null };
 
     var saved = false;
-    earlierScores().then(function (earlier) {
+    // Store first, judge second: the entry is safe on the phone before anything else happens.
+    Outbox.add(entry).then(function () {
+      saved = true;
+      return earlierScores(entry.id);
+    }).then(function (earlier) {
       var hours = hoursSince(data.checkin.performed_at, now);
       var result = Triage.triage(data.checkin.rules, body.soreness, symptoms, hours, earlier);
-      return Outbox.add(entry).then(function () {
-        saved = true;
-        // Saved for good before anything is shown: closing the page now loses nothing.
-        showResult(result.level);
-        setState(t.saved);
-        app.announce(t.saved);
-        app.requestBackgroundSync();
-        return app.flush();
-      });
+      showResult(result.level);
+      setState(t.saved);
+      app.announce(t.saved);
+      app.requestBackgroundSync();
+      return app.flush();
     }).then(function (report) {
       if (!report) return;
       var mine = report.sent.filter(function (s) { return s.id === body.id; })[0];
@@ -118,10 +118,22 @@
         setState(t.saved_offline);
       }
     }).catch(function () {
-      // Could not store on this phone (storage full or blocked): post the form the plain way, so
-      // the server stores and judges it. Once stored, a failure here only concerns sending.
-      if (!saved) form.submit();
-      else setState(t.saved_offline);
+      if (saved) {
+        setState(t.saved_offline); // stored; only the sending failed, and it will be retried
+        return;
+      }
+      // This phone would not store it (storage full or blocked). Online, post the form the plain
+      // way so the server stores and judges it. Offline, still show the triage: a red flag must
+      // reach the patient whatever happens to the entry.
+      if (navigator.onLine) {
+        form.submit();
+        return;
+      }
+      var hours = hoursSince(data.checkin.performed_at, now);
+      var result = Triage.triage(data.checkin.rules, body.soreness, symptoms, hours, data.checkin.earlier);
+      showResult(result.level);
+      setState(t.not_saved);
+      app.announce(t.not_saved);
     });
   });
 

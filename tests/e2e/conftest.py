@@ -201,4 +201,3 @@ def stored_checkins(app: Flask, visit_id: Any) -> list[Any]:
         rows = db.session.scalars(select(CheckIn).where(CheckIn.visit_id == visit_id)).all()
         db.session.expunge_all()
         return list(rows)
-

@@ -37,7 +37,7 @@ def check_in(page, *, soreness: int, red_flags: tuple[str, ...] = ()) -> None:
     for code in red_flags:
         page.locator(f'input[name="red_flags"][value="{code}"]').check()
     page.locator(f'label[for="soreness-{soreness}"]').click()
-    page.get_by_role("button", name="Send").click()
+    page.locator("#checkin-form button[type=submit]").click()
 
 
 def test_the_app_is_installable(open_phone, server, patient_visit):
@@ -187,3 +187,29 @@ def test_browser_and_server_give_the_same_triage_on_every_case(phone, server, pa
             on_server.level,
             on_server.reasons,
         ), case["id"]
+
+
+def test_a_new_release_offers_a_reload_and_takes_over_when_tapped(
+    phone, server, patient_visit, monkeypatch
+):
+    visit = patient_visit()
+    go_online_first(phone, server.url, visit.link_path)
+    first = phone.evaluate("navigator.serviceWorker.controller.scriptURL")
+    expect(phone.locator("#update-banner")).to_be_hidden()
+
+    # A deploy: the shell's release changes, so /sw.js changes byte for byte.
+    import companion.pwa
+
+    monkeypatch.setattr(companion.pwa, "release", lambda: "next-release")
+    phone.reload()
+    banner = phone.locator("#update-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("A new version of this app is ready.")
+
+    with phone.expect_event("load"):
+        banner.get_by_role("button", name="Reload").click()
+    expect(phone.locator("#update-banner")).to_be_hidden()
+    waiting = phone.evaluate("navigator.serviceWorker.getRegistration().then(r => !!r.waiting)")
+    assert waiting is False
+    assert phone.evaluate("navigator.serviceWorker.controller.scriptURL") == first
+    assert phone.evaluate("caches.keys()").count("assets-next-release") == 1
