@@ -213,3 +213,56 @@ def test_a_new_release_offers_a_reload_and_takes_over_when_tapped(
     assert waiting is False
     assert phone.evaluate("navigator.serviceWorker.controller.scriptURL") == first
     assert phone.evaluate("caches.keys()").count("assets-next-release") == 1
+
+
+def test_an_entry_the_server_refuses_stays_on_the_phone_and_is_shown(
+    phone, server, live_app, patient_visit
+):
+    visit = patient_visit()
+    go_online_first(phone, server.url, visit.link_path)
+    # An entry saved under an earlier visit's link: the server answers 409 other_visit.
+    phone.evaluate(
+        """() => Outbox.add({id: crypto.randomUUID(), visit_id: "old", state: "pending",
+             saved_at: new Date().toISOString(), error: null,
+             body: {id: crypto.randomUUID(), visit_id: "5f0c6c55-7d43-4a4e-8f53-0e0b1a1f2c3d",
+                    recorded_at: new Date().toISOString(), soreness: 4, usual_pain: null,
+                    symptoms: [], helped: [], note: null}})"""
+    )
+    phone.reload()
+    item = phone.locator("#outbox-list > li")
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("made with an earlier link")
+    [entry] = phone.evaluate(OUTBOX)
+    assert entry["state"] == "rejected" and entry["error"] == "other_visit"
+    assert stored_checkins(live_app, visit.visit_id) == []
+
+    # Only the patient removes it, by choice.
+    item.get_by_role("button", name="Remove").click()
+    expect(phone.locator("#outbox")).to_be_hidden()
+    assert phone.evaluate(OUTBOX) == []
+
+
+def test_a_revoked_link_keeps_waiting_entries_and_says_why(phone, server, live_app, patient_visit):
+    from companion.extensions import db
+    from companion.models import Visit
+    from companion.timeutil import utcnow
+    from companion.visits import revoke_links
+
+    visit = patient_visit()
+    go_online_first(phone, server.url, visit.link_path)
+    server.stop()
+    phone.context.set_offline(True)
+    phone.goto(server.url + "/me/check-in")
+    check_in(phone, soreness=3)
+    expect(phone.locator("#checkin-state")).to_contain_text("Saved on this phone")
+
+    with live_app.app_context():
+        revoke_links(db.session.get(Visit, visit.visit_id), utcnow())
+        db.session.commit()
+    server.start()
+    phone.context.set_offline(False)
+    notice = phone.locator("#outbox-notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Ask your clinic for a new link")
+    assert len(phone.evaluate(OUTBOX)) == 1
+    assert stored_checkins(live_app, visit.visit_id) == []
