@@ -234,6 +234,7 @@ def visit(visit_id: uuid.UUID) -> str:
         patient_url=url,
         qr=qr,
         regions=REGIONS,
+        stretches=stretches.BY_CODE,
         symptoms=SYMPTOMS,
         helped=HELPED,
         to_local=to_local,

@@ -65,7 +65,7 @@ def client_strings() -> dict[str, str]:
             "Saved on this phone. It will be sent to your clinic when you are back online."
         ),
         "sent": _("Sent to your clinic."),
-        "sent_count": _("%(n)s check-ins sent to your clinic."),
+        "sent_count": _("Check-ins sent to your clinic: %(n)s."),
         "entry": _("Check-in of %(time)s, soreness %(score)s out of 10"),
         "rejected": _(
             "Your clinic could not accept this check-in. It is kept here. Please tell your "
