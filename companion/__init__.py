@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 import config as settings
 
-from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .extensions import babel, compress, csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +52,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
+    # Compress the static text (CSS, scripts, manifest), never the HTML pages: a page holds a CSRF
+    # token and health data, and compressing secrets beside other content invites BREACH.
+    app.config.setdefault(
+        "COMPRESS_MIMETYPES",
+        ["text/css", "text/javascript", "application/javascript", "application/manifest+json"],
+    )
     db.init_app(app)
+    compress.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"

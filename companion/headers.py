@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
+from .pwa import asset_version
+
 # No inline script or style anywhere: everything comes from our own origin.
 CSP = "; ".join(
     [
@@ -36,7 +38,9 @@ def init_app(app: Flask) -> None:
         # Health data must not sit in shared or browser caches: only static files may be cached.
         # A versioned static URL (companion/pwa.py) never changes content, so it may be kept a year.
         if request.endpoint == "static":
-            if request.args.get("v") and response.status_code == 200:
+            filename = (request.view_args or {}).get("filename", "")
+            version = request.args.get("v")
+            if version and version == asset_version(filename) and response.status_code == 200:
                 response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         elif "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"

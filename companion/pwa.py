@@ -7,6 +7,7 @@ patient pages) and is built from static/sw.js plus the list of files it must pre
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from functools import lru_cache
@@ -18,19 +19,16 @@ from flask_babel import gettext as _
 
 bp = Blueprint("pwa", __name__)
 
-# What a patient needs with no network: the look, the scripts, the icons (pages are added by the
-# service worker itself; see static/sw.js).
-SHELL_ASSETS = (
-    "css/app.css",
-    "js/outbox.js",
-    "js/app.js",
-    "js/triage.js",
-    "js/checkin.js",
-    "icons/icon-192.png",
-    "icons/favicon-32.png",
-)
-# Patient pages the service worker keeps for offline use (refreshed on every online visit).
-SHELL_PAGES = ("patient.home", "patient.checkin", "patient.history", "patient.offline")
+# What a patient needs with no network: the look and the scripts. (The favicon is inlined in the
+# pages and the install icons are only needed online, so neither costs a request here.)
+SHELL_ASSETS = ("css/app.css", "js/outbox.js", "js/app.js", "js/triage.js", "js/checkin.js")
+# Patient pages kept for offline use. The first three are fetched when the worker installs (the
+# guide, the check-in, the offline page); all four are refreshed after check-ins are sent, and any
+# of them is refreshed whenever the patient opens it online.
+INSTALL_PAGES = ("patient.home", "patient.checkin", "patient.offline")
+KEPT_PAGES = (*INSTALL_PAGES, "patient.history")
+# The service worker's own code, in this order, after `self.BUILD`: one response, no importScripts.
+WORKER_SOURCES = ("js/outbox.js", "sw.js")
 
 
 @lru_cache(maxsize=256)
@@ -50,8 +48,19 @@ def asset_version(filename: str) -> str | None:
 
 def release() -> str:
     """One version for the whole shell: it changes when any precached file or sw.js changes."""
-    parts = [asset_version(name) or "" for name in (*SHELL_ASSETS, "sw.js")]
+    parts = [asset_version(name) or "" for name in (*SHELL_ASSETS, *WORKER_SOURCES)]
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:12]
+
+
+@lru_cache(maxsize=4)
+def _data_uri(path: str, mtime_ns: int) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def favicon_data_uri() -> str:
+    """The 32 px icon inlined (a few hundred bytes): one request fewer on every first visit."""
+    path = Path(current_app.static_folder or "") / "icons" / "favicon-32.png"
+    return _data_uri(str(path), path.stat().st_mtime_ns)
 
 
 def _add_static_version(endpoint: str, values: dict[str, Any]) -> None:
@@ -66,11 +75,13 @@ def service_worker() -> Response:
     build = {
         "release": release(),
         "assets": [url_for("static", filename=name) for name in SHELL_ASSETS],
-        "pages": [url_for(endpoint) for endpoint in SHELL_PAGES],
+        "install_pages": [url_for(endpoint) for endpoint in INSTALL_PAGES],
+        "pages": [url_for(endpoint) for endpoint in KEPT_PAGES],
         "offline": url_for("patient.offline"),
     }
-    source = (Path(current_app.static_folder or "") / "sw.js").read_text(encoding="utf-8")
-    body = f"self.BUILD = {json.dumps(build)};\n{source}"
+    folder = Path(current_app.static_folder or "")
+    sources = [(folder / name).read_text(encoding="utf-8") for name in WORKER_SOURCES]
+    body = "\n".join([f"self.BUILD = {json.dumps(build)};", *sources])
     response = Response(body, mimetype="text/javascript")
     # The browser checks for a new worker on navigation; it must always see the current one.
     response.headers["Cache-Control"] = "no-cache"
@@ -108,4 +119,5 @@ def manifest() -> Response:
 
 def init_app(app: Flask) -> None:
     app.url_defaults(_add_static_version)
+    app.add_template_global(favicon_data_uri)
     app.register_blueprint(bp)

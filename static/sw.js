@@ -1,15 +1,15 @@
-/* The patient app's service worker, served at /sw.js with `self.BUILD` prepended by companion/pwa.py:
- *   BUILD.release  one version for this shell; a new one installs beside the old and waits
- *   BUILD.assets   versioned static URLs (cache-first: a new release is a new URL)
- *   BUILD.pages    patient pages kept for offline use (network-first, refreshed on each visit)
- *   BUILD.offline  the page shown for anything not kept
+/* The patient app's service worker, served at /sw.js by companion/pwa.py as one script:
+ * `self.BUILD`, then static/js/outbox.js (the outbox, shared with the pages), then this file.
+ *   BUILD.release        one version for this shell; a new one installs beside the old and waits
+ *   BUILD.assets         versioned static URLs (cache-first: a new release is a new URL)
+ *   BUILD.install_pages  pages fetched at install: the guide, the check-in, the offline page
+ *   BUILD.pages          every page kept for offline use (network-first, refreshed on each visit)
+ *   BUILD.offline        the page shown for anything not kept
  * Only patient pages and static files are handled. Clinic pages and the API always go to the network,
  * so nothing a therapist sees is ever stored on a device.
  */
 /* global BUILD, Outbox */
 "use strict";
-
-importScripts(BUILD.assets.find(function (url) { return url.indexOf("/js/outbox.js") !== -1; }));
 
 var ASSETS = "assets-" + BUILD.release;
 var PAGES = "pages"; // survives releases: it holds the patient's last synced pages
@@ -17,7 +17,7 @@ var PAGES = "pages"; // survives releases: it holds the patient's last synced pa
 self.addEventListener("install", function (event) {
   event.waitUntil(
     caches.open(ASSETS).then(function (cache) { return cache.addAll(BUILD.assets); })
-      .then(refreshPages)
+      .then(function () { return refreshPages(BUILD.install_pages); })
   );
   // No skipWaiting here: an open page would suddenly run old HTML against new scripts. The page
   // shows "new version, reload" and sends "skip-waiting" when the patient taps it.
@@ -36,16 +36,16 @@ self.addEventListener("activate", function (event) {
 self.addEventListener("message", function (event) {
   var type = event.data && event.data.type;
   if (type === "skip-waiting") self.skipWaiting();
-  if (type === "refresh-pages") event.waitUntil(refreshPages());
+  if (type === "refresh-pages") event.waitUntil(refreshPages(BUILD.pages));
   if (type === "flush") event.waitUntil(flushAndTell());
 });
 
 /* Fetch the offline copies of the patient pages again (new language, new check-ins). A page that
  * fails (no network, link no longer valid) keeps its previous copy, except that an invalid link
  * removes every stored page: the episode is over or was revoked. */
-function refreshPages() {
+function refreshPages(urls) {
   return caches.open(PAGES).then(function (cache) {
-    return Promise.all(BUILD.pages.map(function (url) {
+    return Promise.all(urls.map(function (url) {
       return fetch(url, { credentials: "same-origin", cache: "no-store", redirect: "error" })
         .then(function (response) {
           if (response.ok) return cache.put(url, response);
@@ -124,7 +124,7 @@ function flushAndTell() {
   return Outbox.flush(fetch.bind(self)).then(function (report) {
     return self.clients.matchAll({ type: "window" }).then(function (clients) {
       clients.forEach(function (client) { client.postMessage({ type: "outbox", report: report }); });
-      if (report.sent.length) return refreshPages();
+      if (report.sent.length) return refreshPages(BUILD.pages);
       return undefined;
     });
   });

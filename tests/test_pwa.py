@@ -24,9 +24,9 @@ def test_static_urls_carry_a_content_version_and_may_be_cached_for_a_year(client
     response = client.get(css.group(1))
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-    # Without a version the file may change under the same URL: never cached for long.
-    plain = client.get("/static/css/app.css")
-    assert "immutable" not in plain.headers.get("Cache-Control", "")
+    # Without the file's own version the URL may serve other content later: never cached for long.
+    for other in ("/static/css/app.css", "/static/css/app.css?v=000000000000"):
+        assert "immutable" not in client.get(other).headers.get("Cache-Control", "")
 
 
 def test_the_service_worker_is_served_at_the_root_with_its_precache_list(client):
@@ -35,12 +35,29 @@ def test_the_service_worker_is_served_at_the_root_with_its_precache_list(client)
     assert response.mimetype == "text/javascript"
     assert response.headers["Cache-Control"] == "no-cache"
     build = build_of(response.get_data(as_text=True))
-    assert build["pages"] == ["/me/", "/me/check-in", "/me/check-ins", "/me/offline"]
+    assert build["install_pages"] == ["/me/", "/me/check-in", "/me/offline"]
+    assert build["pages"] == ["/me/", "/me/check-in", "/me/offline", "/me/check-ins"]
     assert build["offline"] == "/me/offline"
     assert all(re.search(r"\?v=[0-9a-f]{12}$", url) for url in build["assets"])
     assert any("/js/outbox.js" in url for url in build["assets"])
     for url in build["assets"]:
         assert client.get(url).status_code == 200, url
+    # The outbox code is part of the worker itself: no importScripts round trip on install.
+    assert "root.Outbox = " in response.get_data(as_text=True)
+    assert "importScripts" not in response.get_data(as_text=True)
+
+
+def test_static_text_is_compressed_but_pages_never_are(client, make_clinic, make_visit):
+    accepts = {"Accept-Encoding": "gzip, deflate, br, zstd"}  # what chromium sends
+    page = client.get("/me/offline", headers=accepts)
+    css = re.search(r'href="(/static/css/app\.css\?v=\w+)"', page.get_data(as_text=True))
+    for url in (css.group(1), "/sw.js"):
+        encoding = client.get(url, headers=accepts).headers.get("Content-Encoding")
+        assert encoding in {"zstd", "br", "gzip"}, url
+    # Pages carry a CSRF token and health data: compressing them would invite BREACH.
+    open_link(client, make_visit(make_clinic()))
+    for path in ("/me/", "/me/check-in", "/me/offline"):
+        assert "Content-Encoding" not in client.get(path, headers=accepts).headers, path
 
 
 def test_the_release_changes_when_a_precached_file_changes(app, client, tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
 /* The check-in outbox: every check-in is written here (IndexedDB) before it is sent, and stays until
- * the server acknowledges it. Used by the pages and, through importScripts, by the service worker.
+ * the server acknowledges it. Used by the pages and by the service worker (/sw.js includes it).
  *
  * An entry: { id, visit_id, body, state: "pending" | "rejected", saved_at, error }
  *   body      exactly what POST /api/v1/checkins receives (id and visit_id included)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 SW_CONTROLS = "() => navigator.serviceWorker.controller !== null"
 PAGES_KEPT = """async () => {
   const cache = await caches.open("pages");
-  const kept = await Promise.all(["/me/", "/me/check-in", "/me/check-ins", "/me/offline"]
+  const kept = await Promise.all(["/me/", "/me/check-in", "/me/offline"]
     .map((url) => cache.match(url)));
   return kept.every(Boolean);
 }"""
@@ -72,6 +72,16 @@ def test_the_app_is_installable(open_phone, server, patient_visit):
 def test_pages_load_offline_after_one_online_visit(phone, server, patient_visit):
     visit = patient_visit()
     go_online_first(phone, server.url, visit.link_path)
+    phone.goto(server.url + "/me/check-in")
+    check_in(phone, soreness=6)
+    expect(phone.locator("#checkin-state")).to_have_text("Sent to your clinic.")
+    # After a sync the phone keeps the history too, with the check-in just sent.
+    phone.wait_for_function(
+        """async () => {
+             const page = await (await caches.open("pages")).match("/me/check-ins");
+             return !!page && (await page.text()).includes("Soreness 6 out of 10");
+           }"""
+    )
 
     server.stop()
     phone.context.set_offline(True)
@@ -82,6 +92,8 @@ def test_pages_load_offline_after_one_online_visit(phone, server, patient_visit)
     ]:
         phone.goto(server.url + path)
         expect(phone.get_by_role("heading", level=1)).to_have_text(heading)
+    expect(phone.locator(".chart svg")).to_be_visible()
+    expect(phone.get_by_text("Soreness 6 out of 10")).to_be_visible()
     # A patient page never kept on the phone: the offline page, with the emergency number.
     phone.goto(server.url + "/me/check-in/2b0f7b1e-8a8e-4a47-9a34-4b1d8f0f6c11")
     expect(phone.get_by_role("heading", level=1)).to_have_text("You are offline")
