@@ -136,6 +136,21 @@
     });
   }
 
+  /* After the patient switches language, the copies kept for offline use are in the old one:
+   * ask the worker to fetch them again, once. */
+  function keepPagesInThisLanguage() {
+    if (!("serviceWorker" in navigator) || !window.localStorage) return;
+    var kept = localStorage.getItem("companion-pages-lang");
+    if (kept === data.lang) return;
+    navigator.serviceWorker.ready.then(function (registration) {
+      if (!kept) { localStorage.setItem("companion-pages-lang", data.lang); return; }
+      if (registration.active && navigator.onLine) {
+        registration.active.postMessage({ type: "refresh-pages" });
+        localStorage.setItem("companion-pages-lang", data.lang);
+      }
+    });
+  }
+
   function requestBackgroundSync() {
     if (!("serviceWorker" in navigator)) return;
     navigator.serviceWorker.ready.then(function (registration) {
@@ -173,6 +188,7 @@
   };
 
   registerWorker();
+  keepPagesInThisLanguage();
   installHelp();
   render().then(flush).catch(function () { /* IndexedDB unavailable: the form posts directly */ });
   window.addEventListener("online", function () { flush(); });

@@ -278,3 +278,20 @@ def test_a_revoked_link_keeps_waiting_entries_and_says_why(phone, server, live_a
     expect(notice).to_contain_text("Ask your clinic for a new link")
     assert len(phone.evaluate(OUTBOX)) == 1
     assert stored_checkins(live_app, visit.visit_id) == []
+
+
+def test_switching_language_also_switches_the_pages_kept_offline(phone, server, patient_visit):
+    visit = patient_visit(language="en")
+    go_online_first(phone, server.url, visit.link_path)
+    phone.get_by_role("button", name="Español").click()
+    expect(phone.locator("html")).to_have_attribute("lang", "es")
+    phone.wait_for_function(
+        """async () => {
+             const page = await (await caches.open("pages")).match("/me/check-in");
+             return !!page && (await page.text()).includes('<html lang="es">');
+           }"""
+    )
+    server.stop()
+    phone.context.set_offline(True)
+    phone.goto(server.url + "/me/check-in")
+    expect(phone.locator("html")).to_have_attribute("lang", "es")
