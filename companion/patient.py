@@ -81,6 +81,8 @@ def client_strings() -> dict[str, str]:
             "clinic for a new link; they stay on this phone until then."
         ),
         "choose_score": _("Choose a number from 0 to 10."),
+        # %(when)s is the browser's own "3 hours ago" / "hace 3 horas" (Intl.RelativeTimeFormat).
+        "visit_was": _("Your dry-needling visit was %(when)s."),
         "not_saved": _(
             "This phone could not save your check-in. Please try again when you have a "
             "connection, or tell your clinic."

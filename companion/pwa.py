@@ -78,6 +78,8 @@ def service_worker() -> Response:
         "install_pages": [url_for(endpoint) for endpoint in INSTALL_PAGES],
         "pages": [url_for(endpoint) for endpoint in KEPT_PAGES],
         "offline": url_for("patient.offline"),
+        # Kept pages are forgotten once older than any patient link can live.
+        "keep_days": current_app.config["PATIENT_LINK_DAYS"],
     }
     folder = Path(current_app.static_folder or "")
     sources = [(folder / name).read_text(encoding="utf-8") for name in WORKER_SOURCES]

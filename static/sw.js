@@ -12,7 +12,12 @@
 "use strict";
 
 var ASSETS = "assets-" + BUILD.release;
-var PAGES = "pages"; // survives releases: it holds the patient's last synced pages
+var PAGES = "pages"; // survives releases: the patient's last synced pages (health data)
+var SHELL = "shell"; // the offline page: no health data, so it outlives any link
+
+function cacheNameFor(url) {
+  return url === BUILD.offline ? SHELL : PAGES;
+}
 
 self.addEventListener("install", function (event) {
   event.waitUntil(
@@ -40,21 +45,31 @@ self.addEventListener("message", function (event) {
   if (type === "flush") event.waitUntil(flushAndTell());
 });
 
-/* Fetch the offline copies of the patient pages again (new language, new check-ins). A page that
- * fails (no network, link no longer valid) keeps its previous copy, except that an invalid link
- * removes every stored page: the episode is over or was revoked. */
+/* Fetch the offline copies of the patient pages again (new language, new visit, new check-ins).
+ * A page that cannot be fetched keeps its previous copy; a link that no longer works removes every
+ * kept page, since they hold this episode's health data. */
 function refreshPages(urls) {
-  return caches.open(PAGES).then(function (cache) {
-    return Promise.all(urls.map(function (url) {
-      return fetch(url, { credentials: "same-origin", cache: "no-store", redirect: "error" })
-        .then(function (response) {
-          if (response.ok) return cache.put(url, response);
-          if (response.status === 401 && url !== BUILD.offline) return cache.delete(url);
-          return undefined;
-        })
-        .catch(function () { return undefined; });
-    }));
-  });
+  return Promise.all(urls.map(function (url) {
+    return fetch(url, { credentials: "same-origin", cache: "no-store", redirect: "error" })
+      .then(function (response) {
+        if (response.ok) {
+          return caches.open(cacheNameFor(url)).then(function (cache) { return cache.put(url, response); });
+        }
+        if (response.status === 401) return forgetPages();
+        return undefined;
+      })
+      .catch(function () { return undefined; });
+  }));
+}
+
+function forgetPages() {
+  return caches.delete(PAGES);
+}
+
+/* A kept page older than the longest episode belongs to a link that has ended. */
+function tooOld(response) {
+  var fetched = Date.parse(response.headers.get("Date") || "");
+  return !isNaN(fetched) && Date.now() - fetched > BUILD.keep_days * 86400000;
 }
 
 function isPatientPage(url) {
@@ -75,6 +90,13 @@ self.addEventListener("fetch", function (event) {
           caches.open(ASSETS).then(function (cache) { cache.put(request, copy); });
         }
         return response;
+      }).catch(function () {
+        // Offline, a page kept from an older release asks for older versions: the current
+        // version of the same file is the best answer there is.
+        return caches.match(request, { ignoreSearch: true }).then(function (other) {
+          if (other) return other;
+          throw new TypeError("offline and not kept: " + url.pathname);
+        });
       });
     }));
     return;
@@ -88,7 +110,7 @@ self.addEventListener("fetch", function (event) {
   if (url.pathname === "/manifest.webmanifest") {
     event.respondWith(fetch(request).then(function (response) {
       var copy = response.clone();
-      caches.open(PAGES).then(function (cache) { cache.put(url.pathname, copy); });
+      caches.open(SHELL).then(function (cache) { cache.put(url.pathname, copy); });
       return response;
     }).catch(function () { return caches.match(url.pathname); }));
   }
@@ -100,16 +122,26 @@ function networkFirst(request, url) {
   return fetch(request).then(function (response) {
     if (kept && response.ok && !response.redirected) {
       var copy = response.clone();
-      caches.open(PAGES).then(function (cache) { cache.put(key, copy); });
-    } else if (kept && response.status === 401) {
-      caches.open(PAGES).then(function (cache) { cache.delete(key); });
+      caches.open(cacheNameFor(key)).then(function (cache) { cache.put(key, copy); });
+    } else if (response.status === 401) {
+      forgetPages();
+    } else if (response.status >= 500) {
+      // A proxy or server error: the kept copy is more use to the patient than an error page.
+      return fromKept(key).then(function (hit) { return hit || response; });
     }
     return response;
   }).catch(function () {
-    return caches.open(PAGES).then(function (cache) {
-      return cache.match(key).then(function (hit) {
-        return hit || cache.match(BUILD.offline);
-      });
+    return fromKept(key).then(function (hit) {
+      return hit || caches.open(SHELL).then(function (cache) { return cache.match(BUILD.offline); });
+    });
+  });
+}
+
+function fromKept(key) {
+  return caches.open(cacheNameFor(key)).then(function (cache) {
+    return cache.match(key).then(function (hit) {
+      if (hit && tooOld(hit)) return forgetPages().then(function () { return undefined; });
+      return hit;
     });
   });
 }
@@ -117,15 +149,18 @@ function networkFirst(request, url) {
 /* Background Sync (Chromium only): send the outbox even when no page is open. Pages also flush on
  * load, on `online` and on `visibilitychange`, so nothing depends on this event. */
 self.addEventListener("sync", function (event) {
-  if (event.tag === "outbox") event.waitUntil(flushAndTell());
+  if (event.tag !== "outbox") return;
+  // Rejecting tells the browser to try this sync again later (with its own backoff).
+  event.waitUntil(flushAndTell().then(function (report) {
+    if (report.retry) throw new Error("outbox not sent yet");
+  }));
 });
 
 function flushAndTell() {
   return Outbox.flush(fetch.bind(self)).then(function (report) {
     return self.clients.matchAll({ type: "window" }).then(function (clients) {
       clients.forEach(function (client) { client.postMessage({ type: "outbox", report: report }); });
-      if (report.sent.length) return refreshPages(BUILD.pages);
-      return undefined;
-    });
+      return report.sent.length ? refreshPages(BUILD.pages) : undefined;
+    }).then(function () { return report; });
   });
 }

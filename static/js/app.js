@@ -13,12 +13,19 @@
 
   function $(id) { return document.getElementById(id); }
 
+  var pending = [];
   function announce(text) {
     var live = $("live-status");
-    if (!live) return;
-    live.textContent = "";
-    // A fresh text node makes screen readers announce the same message twice in a row too.
-    window.setTimeout(function () { live.textContent = text; }, 50);
+    if (!live || !text) return;
+    // Messages close together are read as one, none overwriting another; clearing first lets the
+    // same message be announced twice in a row.
+    pending.push(text);
+    if (pending.length > 1) return;
+    window.setTimeout(function () {
+      live.textContent = "";
+      live.textContent = pending.join(" ");
+      pending = [];
+    }, 100);
   }
 
   function formatTime(iso) {
@@ -57,8 +64,15 @@
           var remove = document.createElement("button");
           remove.type = "button";
           remove.textContent = t.remove;
+          remove.setAttribute("aria-label", t.remove + ": " + line.textContent);
           remove.addEventListener("click", function () {
-            Outbox.remove(entry.id).then(render).then(function () { announce(t.removed); });
+            Outbox.remove(entry.id).then(render).then(function () {
+              announce(t.removed);
+              var heading = $("outbox-h");
+              var main = document.getElementById("main");
+              // The button is gone: keep keyboard focus near where it was.
+              ($("outbox").hidden ? main : heading).focus();
+            });
           });
           item.append(line, state, remove);
         } else {
@@ -71,10 +85,18 @@
     });
   }
 
-  /* Send what is waiting. Safe to call often: one flush at a time, and the server ignores replays. */
+  /* Send what is waiting. Safe to call often: one flush at a time, and the server ignores replays.
+   * A call during a flush runs one more flush after it, so an entry saved meanwhile is sent too. */
+  var again = null;
   function flush() {
     if (!window.indexedDB) return Promise.resolve(null);
-    if (flushing) return flushing;
+    if (flushing) {
+      again = again || flushing.catch(function () {}).then(function () {
+        again = null;
+        return flush();
+      });
+      return again;
+    }
     flushing = Outbox.flush(window.fetch.bind(window)).then(function (report) {
       flushing = null;
       return afterFlush(report);
@@ -107,6 +129,7 @@
     var banner = $("update-banner");
     if (!banner || !worker) return;
     banner.hidden = false;
+    announce(banner.querySelector("p").textContent);
     $("update-reload").addEventListener("click", function () {
       var reloading = false;
       navigator.serviceWorker.addEventListener("controllerchange", function () {
@@ -136,18 +159,19 @@
     });
   }
 
-  /* After the patient switches language, the copies kept for offline use are in the old one:
-   * ask the worker to fetch them again, once. */
-  function keepPagesInThisLanguage() {
-    if (!("serviceWorker" in navigator) || !window.localStorage) return;
-    var kept = localStorage.getItem("companion-pages-lang");
-    if (kept === data.lang) return;
+  /* The copies kept for offline use must match this page's language and visit: after a language
+   * switch, or a new visit's link, ask the worker to fetch them all again (once). Otherwise an
+   * offline check-in could be made on the previous visit's page. */
+  function keepPagesCurrent() {
+    if (!("serviceWorker" in navigator) || !window.localStorage || !data.visit_id) return;
+    if (!navigator.onLine) return; // a page from the offline copies says nothing new
+    var current = data.lang + " " + data.visit_id;
+    var kept = localStorage.getItem("companion-pages");
+    if (kept === current) return;
     navigator.serviceWorker.ready.then(function (registration) {
-      if (!kept) { localStorage.setItem("companion-pages-lang", data.lang); return; }
-      if (registration.active && navigator.onLine) {
-        registration.active.postMessage({ type: "refresh-pages" });
-        localStorage.setItem("companion-pages-lang", data.lang);
-      }
+      // The first install fetches the pages itself; later, only a change needs a refresh.
+      if (kept && registration.active) registration.active.postMessage({ type: "refresh-pages" });
+      localStorage.setItem("companion-pages", current);
     });
   }
 
@@ -182,13 +206,26 @@
     if (iosHelp && ios && !standalone) iosHelp.hidden = false;
   }
 
+  /* The guide may be an offline copy from hours ago: say how long ago the visit was as of now. */
+  function refreshVisitTime() {
+    var node = $("visit-since");
+    if (!node || !window.Intl || !Intl.RelativeTimeFormat || !t.visit_was) return;
+    var hours = (Date.now() - Date.parse(node.getAttribute("data-performed-at"))) / 3600000;
+    if (isNaN(hours) || hours < 1) return;
+    var words = new Intl.RelativeTimeFormat(data.lang, { numeric: "always" });
+    var when = hours < 48 ? words.format(-Math.floor(hours), "hour")
+      : words.format(-Math.floor(hours / 24), "day");
+    node.textContent = fill(t.visit_was, { when: when });
+  }
+
   window.Companion = {
     data: data, flush: flush, render: render, announce: announce, fill: fill,
     formatTime: formatTime, requestBackgroundSync: requestBackgroundSync,
   };
 
+  refreshVisitTime();
   registerWorker();
-  keepPagesInThisLanguage();
+  keepPagesCurrent();
   installHelp();
   render().then(flush).catch(function () { /* IndexedDB unavailable: the form posts directly */ });
   window.addEventListener("online", function () { flush(); });

@@ -30,7 +30,7 @@
     var known = data.checkin.earlier.slice();
     return Outbox.list().then(function (entries) {
       entries.forEach(function (entry) {
-        if (entry.visit_id !== data.visit_id || entry.id === exceptId) return;
+        if (entry.visit_id !== data.visit_id || entry.id === exceptId || entry.state !== "pending") return;
         known.push({
           hours: hoursSince(data.checkin.performed_at, new Date(entry.body.recorded_at)),
           soreness: entry.body.soreness,
@@ -64,13 +64,40 @@
     document.getElementById("checkin-state").textContent = text;
   }
 
+  // One id per check-in form shown: a second tap on Send is the same entry, never a second one.
+  var entryId = crypto.randomUUID();
+  var busy = false;
+
+  function judge(body, symptoms, now, earlier) {
+    var hours = hoursSince(data.checkin.performed_at, now);
+    return Triage.triage(data.checkin.rules, body.soreness, symptoms, hours, earlier).level;
+  }
+
+  function afterSend(report, id) {
+    if (!report) return;
+    var mine = report.sent.filter(function (s) { return s.id === id; })[0];
+    if (mine) {
+      setState(t.sent);
+      // The server has the final word (it may know check-ins this phone has not seen).
+      if (mine.triage !== "green" && document.getElementById("result-" + mine.triage).hidden) {
+        showResult(mine.triage === "red" ? "red" : "amber");
+      }
+    } else if (report.rejected.some(function (r) { return r.id === id; })) {
+      setState(t.rejected);
+    } else {
+      setState(t.saved_offline);
+    }
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    if (busy) return;
     var soreness = checked("soreness")[0];
     if (soreness === undefined) {
       showError(t.choose_score);
       return;
     }
+    busy = true;
     document.getElementById("checkin-error").hidden = true;
     var usual = checked("usual_pain")[0];
     var note = form.querySelector('textarea[name="note"]').value.trim();
@@ -79,7 +106,7 @@
       return all.indexOf(code) === i;
     });
     var body = {
-      id: crypto.randomUUID(),
+      id: entryId,
       visit_id: data.visit_id,
       recorded_at: now.toISOString(),
       soreness: Number(soreness),
@@ -90,54 +117,36 @@
     };
     var entry = { id: body.id, visit_id: data.visit_id, body: body, state: "pending", saved_at: now.toISOString(), error: null };
 
-    var saved = false;
     // Store first, judge second: the entry is safe on the phone before anything else happens.
     Outbox.add(entry).then(function () {
-      saved = true;
-      return earlierScores(entry.id);
-    }).then(function (earlier) {
-      var hours = hoursSince(data.checkin.performed_at, now);
-      var result = Triage.triage(data.checkin.rules, body.soreness, symptoms, hours, earlier);
-      showResult(result.level);
-      setState(t.saved);
-      app.announce(t.saved);
-      app.requestBackgroundSync();
-      return app.flush();
-    }).then(function (report) {
-      if (!report) return;
-      var mine = report.sent.filter(function (s) { return s.id === body.id; })[0];
-      if (mine) {
-        setState(t.sent);
-        // The server has the final word (it may know check-ins this phone has not seen).
-        if (mine.triage !== "green" && document.getElementById("result-" + mine.triage).hidden) {
-          showResult(mine.triage === "red" ? "red" : "amber");
-        }
-      } else if (report.rejected.some(function (r) { return r.id === body.id; })) {
-        setState(t.rejected);
-      } else {
-        setState(t.saved_offline);
-      }
-    }).catch(function () {
-      if (saved) {
-        setState(t.saved_offline); // stored; only the sending failed, and it will be retried
-        return;
-      }
-      // This phone would not store it (storage full or blocked). Online, post the form the plain
-      // way so the server stores and judges it. Offline, still show the triage: a red flag must
-      // reach the patient whatever happens to the entry.
-      if (navigator.onLine) {
-        form.submit();
-        return;
-      }
-      var hours = hoursSince(data.checkin.performed_at, now);
-      var result = Triage.triage(data.checkin.rules, body.soreness, symptoms, hours, data.checkin.earlier);
-      showResult(result.level);
-      setState(t.not_saved);
-      app.announce(t.not_saved);
+      return earlierScores(entry.id).catch(function () {
+        return data.checkin.earlier; // the outbox could not be read: judge on what the page knows
+      }).then(function (earlier) {
+        showResult(judge(body, symptoms, now, earlier));
+        setState(t.saved);
+        app.announce(t.saved);
+        app.requestBackgroundSync();
+        return app.flush().then(function (report) { afterSend(report, body.id); }, function () {
+          setState(t.saved_offline); // stored; only sending failed, and it will be retried
+        });
+      });
+    }, function () {
+      // This phone would not store it (storage full or blocked). Show the triage anyway (a red
+      // flag must reach the patient whatever happens to the entry), then try to send it directly.
+      showResult(judge(body, symptoms, now, data.checkin.earlier));
+      return Outbox.post(window.fetch.bind(window), body).then(function (response) {
+        setState(response.ok ? t.sent : t.not_saved);
+        app.announce(response.ok ? t.sent : t.not_saved);
+      }, function () {
+        setState(t.not_saved);
+        app.announce(t.not_saved);
+      });
     });
   });
 
   document.getElementById("checkin-again").addEventListener("click", function () {
+    entryId = crypto.randomUUID();
+    busy = false;
     form.reset();
     results.hidden = true;
     form.hidden = false;

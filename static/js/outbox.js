@@ -12,6 +12,7 @@
   var DB_NAME = "companion";
   var STORE = "outbox";
   var ENDPOINT = "/api/v1/checkins";
+  var TIMEOUT_MS = 20000; // a hung request must not hold the outbox (and its lock) forever
 
   function request(req) {
     return new Promise(function (resolve, reject) {
@@ -31,10 +32,13 @@
       return new Promise(function (resolve, reject) {
         var tx = db.transaction(STORE, mode);
         var result;
-        Promise.resolve(work(tx.objectStore(STORE))).then(function (value) { result = value; });
+        var failed = function (error) {
+          db.close();
+          reject(error || tx.error || new Error("outbox transaction failed"));
+        };
+        Promise.resolve(work(tx.objectStore(STORE))).then(function (value) { result = value; }, failed);
         tx.oncomplete = function () { db.close(); resolve(result); };
-        tx.onerror = function () { db.close(); reject(tx.error); };
-        tx.onabort = function () { db.close(); reject(tx.error); };
+        tx.onabort = function () { failed(tx.error); }; // onerror is followed by onabort
       });
     });
   }
@@ -84,15 +88,34 @@
     }).then(function () { return report; });
   }
 
-  function send(fetchFn, entry, report) {
+  function post(fetchFn, body) {
+    var abort = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = abort ? setTimeout(function () { abort.abort(); }, TIMEOUT_MS) : null;
     return fetchFn(ENDPOINT, {
       method: "POST",
       credentials: "same-origin",
+      redirect: "error", // a redirect is never an acknowledgment
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(entry.body),
+      body: JSON.stringify(body),
+      signal: abort ? abort.signal : undefined,
     }).then(function (response) {
+      clearTimeout(timer);
+      return response;
+    }, function (error) {
+      clearTimeout(timer);
+      throw error;
+    });
+  }
+
+  function send(fetchFn, entry, report) {
+    return post(fetchFn, entry.body).then(function (response) {
       if (response.status === 200 || response.status === 201) {
         return response.json().then(function (stored) {
+          // Only the server's copy of this very entry counts as an acknowledgment.
+          if (!stored || stored.id !== entry.id) {
+            report.retry = true;
+            return true;
+          }
           report.sent.push({ id: entry.id, triage: stored.triage });
           return remove(entry.id).then(function () { return false; });
         });
@@ -119,5 +142,5 @@
     });
   }
 
-  root.Outbox = { add: add, list: list, remove: remove, flush: flush };
+  root.Outbox = { add: add, list: list, remove: remove, flush: flush, post: post };
 })(self);

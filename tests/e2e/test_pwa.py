@@ -17,10 +17,10 @@ pytestmark = pytest.mark.e2e
 
 SW_CONTROLS = "() => navigator.serviceWorker.controller !== null"
 PAGES_KEPT = """async () => {
-  const cache = await caches.open("pages");
-  const kept = await Promise.all(["/me/", "/me/check-in", "/me/offline"]
-    .map((url) => cache.match(url)));
-  return kept.every(Boolean);
+  const pages = await caches.open("pages");
+  const kept = await Promise.all(["/me/", "/me/check-in"].map((url) => pages.match(url)));
+  const offline = await (await caches.open("shell")).match("/me/offline");
+  return kept.every(Boolean) && !!offline;
 }"""
 OUTBOX = "() => Outbox.list()"
 
@@ -295,3 +295,39 @@ def test_switching_language_also_switches_the_pages_kept_offline(phone, server, 
     phone.context.set_offline(True)
     phone.goto(server.url + "/me/check-in")
     expect(phone.locator("html")).to_have_attribute("lang", "es")
+
+
+def test_a_double_tap_on_send_stores_one_checkin(phone, server, live_app, patient_visit):
+    visit = patient_visit()
+    go_online_first(phone, server.url, visit.link_path)
+    phone.goto(server.url + "/me/check-in")
+    phone.locator('label[for="soreness-4"]').click()
+    send = phone.locator("#checkin-form button[type=submit]")
+    # Two submits in the same task: the second arrives before the first has been stored.
+    send.evaluate("(button) => { button.click(); button.click(); }")
+    expect(phone.locator("#checkin-state")).to_have_text("Sent to your clinic.")
+    assert len(stored_checkins(live_app, visit.visit_id)) == 1
+
+
+def test_a_new_visits_link_refreshes_the_pages_kept_offline(phone, server, live_app, patient_visit):
+    first = patient_visit(hours_ago=30)
+    go_online_first(phone, server.url, first.link_path)
+    second = patient_visit(hours_ago=1)
+    phone.goto(server.url + second.link_path)  # online: the guide of the new visit
+    phone.wait_for_function(
+        """async (visitId) => {
+             const page = await (await caches.open("pages")).match("/me/check-in");
+             return !!page && (await page.text()).includes(visitId);
+           }""",
+        arg=str(second.visit_id),
+    )
+    server.stop()
+    phone.context.set_offline(True)
+    phone.goto(server.url + "/me/check-in")
+    check_in(phone, soreness=2)
+    expect(phone.locator("#checkin-state")).to_contain_text("Saved on this phone")
+    server.start()
+    phone.context.set_offline(False)
+    phone.wait_for_function("() => Outbox.list().then((entries) => entries.length === 0)")
+    assert len(stored_checkins(live_app, second.visit_id)) == 1
+    assert stored_checkins(live_app, first.visit_id) == []
