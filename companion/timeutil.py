@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import DateTime
@@ -61,3 +61,43 @@ def is_iana_zone(name: str) -> bool:
 
 def to_local(moment: datetime, zone: str) -> datetime:
     return moment.astimezone(ZoneInfo(zone))
+
+
+def wall_clock_to_utc(day: date, at: time, zone: str) -> datetime:
+    """The UTC instant of a wall-clock time on a local date, whatever the clocks do that day.
+
+    A time skipped by a spring-forward change (02:30 in Madrid on the last Sunday of March) moves to
+    the first valid minute after the gap; a time that happens twice in autumn takes the first one.
+    """
+    tz = ZoneInfo(zone)
+    local = datetime.combine(day, at).replace(tzinfo=tz, fold=0)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        # In a gap: the wall time does not exist. Step minute by minute to the first one that does.
+        probe = local.replace(tzinfo=None)
+        while True:
+            probe += timedelta(minutes=1)
+            candidate = probe.replace(tzinfo=tz).astimezone(UTC)
+            if candidate.astimezone(tz).replace(tzinfo=None) == probe:
+                return candidate
+    return instant
+
+
+def after_quiet_hours(moment: datetime, zone: str, start: time, end: time) -> datetime:
+    """`moment` if it is outside the quiet hours [start, end) in `zone`, else the end of them.
+
+    Quiet hours may wrap midnight (21:30 to 08:00). Nothing is dropped, only deferred.
+    """
+    local = moment.astimezone(ZoneInfo(zone))
+    wall = local.time().replace(tzinfo=None)
+    if start == end:
+        return moment
+    if start < end:
+        quiet = start <= wall < end
+        end_day = local.date()
+    else:
+        quiet = wall >= start or wall < end
+        end_day = local.date() + timedelta(days=1) if wall >= start else local.date()
+    if not quiet:
+        return moment
+    return wall_clock_to_utc(end_day, end, zone)

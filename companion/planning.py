@@ -1,0 +1,109 @@
+"""Planning a visit's reminders: concrete UTC moments from the clinical defaults (clinical.md,
+"Reminder moments"), in the patient's IANA zone. The first step of the reminder pipeline
+(design.md); claiming and sending are in reminders.py.
+
+Elapsed moments ("visit + 2 h") are counted in real hours, so a clock change does not stretch them;
+wall-clock moments ("09:00 the morning after", "the same time a week later") are found on the local
+calendar and converted with `wall_clock_to_utc`, so they stay at 09:00 on both sides of a change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .timeutil import after_quiet_hours, wall_clock_to_utc
+
+# The kinds, in the order of the episode. Their meaning (clinical.md):
+AFTER_2H = "after_2h"  # gentle movement, drink as usual, optional quick check-in
+EVENING = "evening"  # visit + 6 h, no later than 21:00: heat, stretches, check-in (6-12 h point)
+NEXT_MORNING = "next_morning"  # 09:00 the morning after: check-in (about the 24 h point)
+AFTER_48H = "after_48h"  # check-in
+AFTER_72H = "after_72h"  # check-in only if still above the envelope, or no check-in came
+DAY_7 = "day_7"  # how is your usual pain (global impression of change)
+KINDS = (AFTER_2H, EVENING, NEXT_MORNING, AFTER_48H, AFTER_72H, DAY_7)
+
+EVENING_LATEST = time(21, 0)
+MORNING_AT = time(9, 0)
+# Reminders that land this close together after deferral become one (clinical.md).
+MERGE_WITHIN = timedelta(hours=2)
+# How long after its due time a reminder is still worth sending: a "drink as usual" nudge is
+# worthless the next day. The 72 h and day-7 questions keep longer.
+VALID_FOR: dict[str, timedelta] = {
+    AFTER_2H: timedelta(hours=3),
+    EVENING: timedelta(hours=3),
+    NEXT_MORNING: timedelta(hours=6),
+    AFTER_48H: timedelta(hours=12),
+    AFTER_72H: timedelta(hours=12),
+    DAY_7: timedelta(hours=24),
+}
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time = time(21, 30)  # clinical.md default: 21:30-08:00 local
+    end: time = time(8, 0)
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    kind: str
+    due_at: datetime  # UTC, after quiet-hours deferral
+    expires_at: datetime  # UTC
+    conditional: bool = False  # decided when it falls due (the 72 h reminder)
+
+
+def _moments(performed_at: datetime, zone: str) -> list[tuple[str, datetime]]:
+    tz = ZoneInfo(zone)
+    local_visit = performed_at.astimezone(tz)
+    moments: list[tuple[str, datetime]] = [(AFTER_2H, performed_at + timedelta(hours=2))]
+
+    six = performed_at + timedelta(hours=6)
+    latest = wall_clock_to_utc(local_visit.date(), EVENING_LATEST, zone)
+    evening = min(six, latest)
+    # A late visit has no evening left: its 2 h nudge is the evening one.
+    if evening > performed_at + timedelta(hours=2):
+        moments.append((EVENING, evening))
+
+    morning = wall_clock_to_utc(local_visit.date() + timedelta(days=1), MORNING_AT, zone)
+    moments.append((NEXT_MORNING, morning))
+    moments.append((AFTER_48H, performed_at + timedelta(hours=48)))
+    moments.append((AFTER_72H, performed_at + timedelta(hours=72)))
+    week = wall_clock_to_utc(
+        local_visit.date() + timedelta(days=7), local_visit.time().replace(tzinfo=None), zone
+    )
+    moments.append((DAY_7, week))
+    return moments
+
+
+def plan_reminders(
+    performed_at: datetime, zone: str, quiet: QuietHours | None = None
+) -> list[PlannedReminder]:
+    """The reminders for a visit, earliest first, each at most once."""
+    quiet = quiet or QuietHours()
+    planned = [
+        PlannedReminder(
+            kind,
+            due,
+            due + VALID_FOR[kind],
+            conditional=kind == AFTER_72H,
+        )
+        for kind, moment in _moments(performed_at, zone)
+        for due in [after_quiet_hours(moment, zone, quiet.start, quiet.end)]
+    ]
+    planned.sort(key=lambda r: (r.due_at, KINDS.index(r.kind)))
+    merged: list[PlannedReminder] = []
+    for reminder in planned:
+        if merged and reminder.due_at - merged[-1].due_at < MERGE_WITHIN:
+            # Keep the later purpose (it asks for the check-in that matters more) at the earlier
+            # time, so the patient is nudged once, as soon as it is allowed, and never twice.
+            earlier = merged[-1]
+            merged[-1] = replace(
+                reminder,
+                due_at=earlier.due_at,
+                expires_at=max(earlier.expires_at, reminder.expires_at),
+            )
+            continue
+        merged.append(reminder)
+    return merged
