@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from .extensions import db
+from .models import Reminder, Visit
 from .timeutil import after_quiet_hours, wall_clock_to_utc
 
 # The kinds, in the order of the episode. Their meaning (clinical.md):
@@ -107,3 +109,25 @@ def plan_reminders(
             continue
         merged.append(reminder)
     return merged
+
+
+def store_plan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> list[Reminder]:
+    """Plan a newly recorded visit's reminders and add them as rows, one per (visit, kind).
+
+    A visit recorded late (in the clinic system days after) gets only the reminders whose moment has
+    not passed: expired nudges are never stored, so they can never be sent.
+    """
+    rows = [
+        Reminder(
+            visit_id=visit.id,
+            kind=planned.kind,
+            due_at=planned.due_at,
+            expires_at=planned.expires_at,
+            status="planned",
+            created_at=now,
+        )
+        for planned in plan_reminders(visit.performed_at, visit.patient.timezone, quiet)
+        if planned.expires_at > now
+    ]
+    db.session.add_all(rows)
+    return rows

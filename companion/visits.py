@@ -11,6 +11,7 @@ from sqlalchemy import select
 from .care import stretches
 from .extensions import db
 from .models import Clinic, Patient, PatientLink, Visit
+from .planning import store_plan
 from .tokens import hash_token, new_token
 
 
@@ -79,6 +80,7 @@ def record_visit(
     )
     db.session.add(visit)
     db.session.flush()
+    store_plan(visit, now)
     return visit, issue_link(visit, link_days=link_days, now=now)
 
 

@@ -127,3 +127,25 @@ def test_the_patients_own_quiet_hours_are_honoured():
     for reminder in plan.values():
         wall = reminder.due_at.astimezone(ZoneInfo(zone)).time()
         assert time(10, 0) <= wall < time(18, 0), reminder
+
+
+def test_recording_a_visit_stores_its_unexpired_reminders_once_each(app, make_clinic, make_visit):
+    from sqlalchemy import select
+
+    from companion.extensions import db
+    from companion.models import Reminder
+
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    fresh = make_visit(make_clinic("Fresh"), performed_at=now - timedelta(hours=1), now=now)
+    late = make_visit(make_clinic("Late"), performed_at=now - timedelta(hours=50), now=now)
+
+    def kinds(visit) -> list[str]:
+        rows = db.session.scalars(select(Reminder).where(Reminder.visit_id == visit.visit.id))
+        return sorted(r.kind for r in rows)
+
+    assert kinds(fresh) == sorted(
+        r.kind for r in plan_reminders(fresh.visit.performed_at, "Europe/Madrid")
+    )
+    # Recorded 50 h after the visit: only what is still worth sending. The 48 h question (due 2 h
+    # ago, valid for 12 h) still is; the 2 h nudge, the evening and the morning ones are not.
+    assert kinds(late) == [AFTER_48H, AFTER_72H, DAY_7]
