@@ -44,6 +44,28 @@ def _bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+# The push services of the major browsers (Chrome/Edge via FCM, Firefox, Safari, Windows). A
+# leading "*." also allows any subdomain. Anything else is refused: a patient could otherwise register
+# an "endpoint" inside our network and make the server call it (SSRF).
+DEFAULT_PUSH_HOSTS = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "web.push.apple.com",
+    "*.notify.windows.com",
+)
+
+
+def _hosts(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if any(c in host for c in "/:@ "):
+            raise ConfigError(f"{name} takes host names only (no scheme, port or path): {host!r}")
+    return hosts
+
+
 def instance_secret(
     filename: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(48)
 ) -> str:
@@ -136,6 +158,7 @@ def from_environment() -> dict[str, object]:
         ),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the signed-in session
         "EMERGENCY_NUMBER": os.environ.get("EMERGENCY_NUMBER", "112"),
+        "PUSH_ENDPOINT_ALLOWLIST": _hosts("PUSH_ENDPOINT_ALLOWLIST", DEFAULT_PUSH_HOSTS),
         "REMINDER_TICK_SECONDS": _int("REMINDER_TICK_SECONDS", 30, minimum=1),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",

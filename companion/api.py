@@ -14,7 +14,19 @@ from .errors import APIError
 from .extensions import csrf, db, limiter
 from .models import ApiKey, CheckIn, Clinic, PatientLink
 from .openapi import document, operation
-from .schemas import CheckInIn, CheckInList, CheckInOut, ErrorBody, VisitCreated, VisitIn
+from .push import delete_subscription, endpoint_allowed, save_subscription
+from .schemas import (
+    CheckInIn,
+    CheckInList,
+    CheckInOut,
+    ErrorBody,
+    PublicKey,
+    PushSubscriptionIn,
+    PushSubscriptionOut,
+    PushSubscriptionRef,
+    VisitCreated,
+    VisitIn,
+)
 from .timeutil import utcnow
 from .tokens import hash_token
 from .visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
@@ -188,3 +200,63 @@ def list_checkins(principal: PatientLink) -> Response:
     link = principal
     items = [checkin_out(c) for c in checkins_for_patient(link.visit.patient_id)]
     return jsonify({"checkins": items})
+
+
+@bp.get("/push/public-key")
+@operation(
+    "GET",
+    "/api/v1/push/public-key",
+    "The server's VAPID public key, for PushManager.subscribe()",
+    responses={200: ("Application server key", PublicKey)},
+)
+def push_public_key() -> Response:
+    return jsonify(PublicKey(public_key=current_app.config["VAPID_PUBLIC_KEY"]).model_dump())
+
+
+@bp.post("/push-subscriptions")
+@limiter.limit("30 per minute")
+@operation(
+    "POST",
+    "/api/v1/push-subscriptions",
+    "Store this browser's push subscription (idempotent by endpoint)",
+    body=PushSubscriptionIn,
+    security="patientCookie",
+    authenticate=require_patient_link,
+    responses={
+        200: ("Already stored; keys refreshed", PushSubscriptionOut),
+        201: ("Stored", PushSubscriptionOut),
+    },
+)
+def create_push_subscription(
+    principal: PatientLink, body: PushSubscriptionIn
+) -> tuple[Response, int]:
+    if not endpoint_allowed(body.endpoint, current_app.config["PUSH_ENDPOINT_ALLOWLIST"]):
+        raise APIError(
+            422,
+            "endpoint_not_allowed",
+            "Only https endpoints of known push services are accepted.",
+            "endpoint",
+        )
+    subscription, created = save_subscription(
+        principal.visit.patient_id, body.endpoint, body.keys.p256dh, body.keys.auth, utcnow()
+    )
+    db.session.commit()
+    out = PushSubscriptionOut(endpoint=subscription.endpoint, created=created)
+    return jsonify(out.model_dump()), 201 if created else 200
+
+
+@bp.delete("/push-subscriptions")
+@operation(
+    "DELETE",
+    "/api/v1/push-subscriptions",
+    "Forget this browser's push subscription",
+    body=PushSubscriptionRef,
+    security="patientCookie",
+    authenticate=require_patient_link,
+    responses={204: ("Deleted", None), 404: ("No such subscription for you", ErrorBody)},
+)
+def delete_push_subscription(principal: PatientLink, body: PushSubscriptionRef) -> Response:
+    if not delete_subscription(principal.visit.patient_id, body.endpoint):
+        raise APIError(404, "not_found", "No such subscription for this patient.", "endpoint")
+    db.session.commit()
+    return Response(status=204)

@@ -127,3 +127,49 @@ class ErrorBody(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
+
+
+def _b64url_bytes(length: int, name: str) -> object:
+    def check(value: object) -> object:
+        import base64
+
+        if not isinstance(value, str):
+            raise PydanticCustomError("invalid_key", f"{name} must be a base64url string")
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except ValueError:
+            raise PydanticCustomError("invalid_key", f"{name} must be base64url") from None
+        if len(raw) != length:
+            raise PydanticCustomError("invalid_key", f"{name} must decode to {length} bytes")
+        return value
+
+    return check
+
+
+class PushKeys(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # The browser's P-256 public key (uncompressed point) and its 16-byte auth secret (RFC 8291).
+    p256dh: Annotated[str, BeforeValidator(_b64url_bytes(65, "p256dh"))]
+    auth: Annotated[str, BeforeValidator(_b64url_bytes(16, "auth"))]
+
+
+class PushSubscriptionIn(BaseModel):
+    """Exactly what the browser's PushSubscription.toJSON() gives."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    endpoint: Annotated[str, Field(strict=True, min_length=8, max_length=2048)]
+    expiration_time: float | None = Field(default=None, alias="expirationTime")
+    keys: PushKeys
+
+
+class PushSubscriptionRef(_Body):
+    endpoint: Annotated[str, Field(strict=True, min_length=8, max_length=2048)]
+
+
+class PushSubscriptionOut(BaseModel):
+    endpoint: str
+    created: bool
+
+
+class PublicKey(BaseModel):
+    public_key: str = Field(description="VAPID application server key, base64url (RFC 8292)")

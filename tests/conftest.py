@@ -201,3 +201,12 @@ def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
     page = client.get("/sign-in")
     token = csrf_from(page.get_data(as_text=True))
     return client.post("/sign-in", data={"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def patient_client(client, make_clinic, make_visit):
+    """A client holding a patient cookie for a visit 3 hours ago."""
+    visit = make_visit(make_clinic())
+    assert client.get(visit.url).status_code == 303
+    client.visit = visit.visit
+    return client

@@ -39,15 +39,6 @@ def key(make_clinic, make_api_key) -> str:
     return make_api_key(make_clinic())
 
 
-@pytest.fixture
-def patient_client(client, make_clinic, make_visit):
-    """A client holding a patient cookie for a visit 3 hours ago."""
-    visit = make_visit(make_clinic())
-    assert client.get(visit.url).status_code == 303
-    client.visit = visit.visit
-    return client
-
-
 def checkin_body(**changes: Any) -> dict[str, Any]:
     body = {
         "id": str(uuid.uuid4()),

@@ -49,6 +49,8 @@ def test_the_environment_wins_over_generated_secrets(fresh_config, monkeypatch):
         ("DATABASE_URL", "mysql://db/x"),
         ("VAPID_PRIVATE_KEY", "not a key"),
         ("SECURE_COOKIES", "maybe"),
+        ("PUSH_ENDPOINT_ALLOWLIST", "https://fcm.googleapis.com"),
+        ("PUSH_ENDPOINT_ALLOWLIST", "127.0.0.1:9000"),
     ],
 )
 def test_a_bad_setting_stops_start_up_with_a_clear_error(fresh_config, monkeypatch, name, value):
@@ -64,4 +66,15 @@ def test_postgres_urls_get_the_psycopg_driver(fresh_config, monkeypatch):
     assert (
         module.from_environment()["SQLALCHEMY_DATABASE_URI"]
         == "postgresql+psycopg://u@127.0.0.1/db"
+    )
+
+
+def test_the_push_allowlist_defaults_to_the_major_push_services(fresh_config, monkeypatch):
+    module, _ = fresh_config
+    defaults = module.from_environment()["PUSH_ENDPOINT_ALLOWLIST"]
+    assert "fcm.googleapis.com" in defaults and "web.push.apple.com" in defaults
+    monkeypatch.setenv("PUSH_ENDPOINT_ALLOWLIST", " FCM.googleapis.com , 127.0.0.1 ")
+    assert module.from_environment()["PUSH_ENDPOINT_ALLOWLIST"] == (
+        "fcm.googleapis.com",
+        "127.0.0.1",
     )
