@@ -19,6 +19,16 @@ function cacheNameFor(url) {
   return url === BUILD.offline ? SHELL : PAGES;
 }
 
+/* A page fetched earlier must never overwrite one fetched later (say, the previous visit's page
+ * arriving after the new visit's): each fetch takes a number, and only a newer one is stored. */
+var fetchNumber = 0;
+var storedNumber = {};
+function keep(url, number, response) {
+  if (number < (storedNumber[url] || 0)) return Promise.resolve();
+  storedNumber[url] = number;
+  return caches.open(cacheNameFor(url)).then(function (cache) { return cache.put(url, response); });
+}
+
 self.addEventListener("install", function (event) {
   event.waitUntil(
     caches.open(ASSETS).then(function (cache) { return cache.addAll(BUILD.assets); })
@@ -50,11 +60,10 @@ self.addEventListener("message", function (event) {
  * kept page, since they hold this episode's health data. */
 function refreshPages(urls) {
   return Promise.all(urls.map(function (url) {
+    var number = ++fetchNumber;
     return fetch(url, { credentials: "same-origin", cache: "no-store", redirect: "error" })
       .then(function (response) {
-        if (response.ok) {
-          return caches.open(cacheNameFor(url)).then(function (cache) { return cache.put(url, response); });
-        }
+        if (response.ok) return keep(url, number, response);
         if (response.status === 401) return forgetPages();
         return undefined;
       })
@@ -119,10 +128,10 @@ self.addEventListener("fetch", function (event) {
 function networkFirst(request, url) {
   var key = url.pathname; // never the query string: stored pages are keyed by path alone
   var kept = BUILD.pages.indexOf(key) !== -1;
+  var number = ++fetchNumber;
   return fetch(request).then(function (response) {
     if (kept && response.ok && !response.redirected) {
-      var copy = response.clone();
-      caches.open(cacheNameFor(key)).then(function (cache) { cache.put(key, copy); });
+      keep(key, number, response.clone());
     } else if (response.status === 401) {
       forgetPages();
     } else if (response.status >= 500) {

@@ -307,27 +307,3 @@ def test_a_double_tap_on_send_stores_one_checkin(phone, server, live_app, patien
     send.evaluate("(button) => { button.click(); button.click(); }")
     expect(phone.locator("#checkin-state")).to_have_text("Sent to your clinic.")
     assert len(stored_checkins(live_app, visit.visit_id)) == 1
-
-
-def test_a_new_visits_link_refreshes_the_pages_kept_offline(phone, server, live_app, patient_visit):
-    first = patient_visit(hours_ago=30)
-    go_online_first(phone, server.url, first.link_path)
-    second = patient_visit(hours_ago=1)
-    phone.goto(server.url + second.link_path)  # online: the guide of the new visit
-    phone.wait_for_function(
-        """async (visitId) => {
-             const page = await (await caches.open("pages")).match("/me/check-in");
-             return !!page && (await page.text()).includes(visitId);
-           }""",
-        arg=str(second.visit_id),
-    )
-    server.stop()
-    phone.context.set_offline(True)
-    phone.goto(server.url + "/me/check-in")
-    check_in(phone, soreness=2)
-    expect(phone.locator("#checkin-state")).to_contain_text("Saved on this phone")
-    server.start()
-    phone.context.set_offline(False)
-    phone.wait_for_function("() => Outbox.list().then((entries) => entries.length === 0)")
-    assert len(stored_checkins(live_app, second.visit_id)) == 1
-    assert stored_checkins(live_app, first.visit_id) == []
