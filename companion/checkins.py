@@ -62,10 +62,7 @@ def submit_checkin(
         return _replay(existing, details.digest()), False
     digest = details.digest()
 
-    earlier = [
-        EarlierScore(hours_since(visit, c.recorded_at), c.soreness)
-        for c in db.session.scalars(select(CheckIn).where(CheckIn.visit_id == visit.id))
-    ]
+    earlier = [EarlierScore(hours_since(visit, at), score) for at, score in visit_scores(visit)]
     result = triage(
         details.soreness, details.symptoms, hours_since(visit, details.recorded_at), earlier
     )
@@ -110,6 +107,14 @@ def _replay(existing: CheckIn, digest: str) -> CheckIn:
     if existing.body_digest != digest:
         raise CheckInConflict
     return existing
+
+
+def visit_scores(visit: Visit) -> list[tuple[datetime, int]]:
+    """(recorded_at, soreness) of every check-in of the visit: what triage and the chart need."""
+    rows = db.session.execute(
+        select(CheckIn.recorded_at, CheckIn.soreness).where(CheckIn.visit_id == visit.id)
+    )
+    return [(at, score) for at, score in rows]
 
 
 def checkins_for_patient(patient_id: uuid.UUID) -> list[CheckIn]:

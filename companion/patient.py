@@ -7,7 +7,6 @@ exactly as the server will judge it."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -39,6 +38,7 @@ from .checkins import (
     checkins_for_patient,
     hours_since,
     submit_checkin,
+    visit_scores,
 )
 from .extensions import db
 from .forms import CheckInForm
@@ -180,13 +180,6 @@ def checkin_data(visit: Visit) -> dict[str, Any]:
         "earlier": [{"hours": hours_since(visit, at), "soreness": score} for at, score in scores],
         "rules": RULES,
     }
-
-
-def visit_scores(visit: Visit) -> list[tuple[datetime, int]]:
-    rows = db.session.execute(
-        select(CheckIn.recorded_at, CheckIn.soreness).where(CheckIn.visit_id == visit.id)
-    )
-    return [(at, score) for at, score in rows]
 
 
 @bp.get("/check-in/<uuid:client_id>")

@@ -3,6 +3,7 @@ OpenAPI document. Numbers and booleans are strict: `true` is not a score and "7"
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from datetime import datetime
@@ -131,8 +132,6 @@ class Health(BaseModel):
 
 def _b64url_bytes(length: int, name: str) -> object:
     def check(value: object) -> object:
-        import base64
-
         if not isinstance(value, str):
             raise PydanticCustomError("invalid_key", f"{name} must be a base64url string")
         try:

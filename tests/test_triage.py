@@ -9,10 +9,11 @@ import pytest
 from companion.care.triage import (
     ENVELOPE,
     RED_FLAGS,
+    RULES,
     SYMPTOMS,
     EarlierScore,
+    envelope_window,
     triage,
-    window_for,
 )
 
 # The red-flag checklist from clinical.md (RED 1-6 and the "worst ever" headache), written out so a
@@ -190,8 +191,8 @@ def test_the_envelope_windows_are_contiguous_from_zero_with_no_gaps():
 def test_every_hour_of_the_first_weeks_falls_in_the_window_that_contains_it():
     for tenth in range(0, 21 * 24 * 10):
         hours = tenth / 10
-        w = window_for(hours)
-        assert w.from_hours <= hours < w.to_hours, (hours, w)
+        w = envelope_window(RULES, hours)
+        assert w["from_hours"] <= hours < w["to_hours"], (hours, w)
 
 
 def test_the_usual_maximum_never_rises_as_time_passes():

@@ -200,13 +200,6 @@ class TriageResult:
     reasons: list[str] = field(default_factory=list)
 
 
-def window_for(hours: float) -> Window:
-    for w in ENVELOPE:
-        if w.from_hours <= hours < w.to_hours:
-            return w
-    return ENVELOPE[-1]
-
-
 def envelope_window(rules: dict[str, Any], hours: float) -> dict[str, Any]:
     for w in rules["envelope"]:
         if w["from_hours"] <= hours < w["to_hours"]:

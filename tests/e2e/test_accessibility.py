@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 from playwright.sync_api import expect
 
 from .conftest import PHONE
-from .test_pwa import check_in, go_online_first
+from .test_pwa import check_in, go_online_first, lose_network
 
 pytestmark = pytest.mark.e2e
 
@@ -139,8 +139,7 @@ def test_the_offline_outbox_passes_axe(language, axe_page, server, patient_visit
     visit = patient_visit(language=language)
     page = axe_page
     go_online_first(page, server.url, visit.link_path)
-    server.stop()
-    page.context.set_offline(True)
+    lose_network(page, server)
     page.goto(server.url + "/me/check-in")
     check_in(page, soreness=4)
     expect(page.locator("#checkin-state")).not_to_be_empty()

@@ -33,6 +33,24 @@ def go_online_first(page, base: str, link_path: str) -> None:
     page.wait_for_function(PAGES_KEPT)
 
 
+def lose_network(page_or_browser, server) -> None:
+    """The phone loses its connection: the server is down and the browser knows it is offline."""
+    server.stop()
+    context = getattr(page_or_browser, "context", page_or_browser)
+    context.set_offline(True)
+
+
+def wait_until_kept(page, path: str, text: str) -> None:
+    """Wait until the service worker keeps `path` for offline use with `text` in it."""
+    page.wait_for_function(
+        """async ([path, text]) => {
+             const kept = await (await caches.open("pages")).match(path);
+             return !!kept && (await kept.text()).includes(text);
+           }""",
+        arg=[path, text],
+    )
+
+
 def check_in(page, *, soreness: int, red_flags: tuple[str, ...] = ()) -> None:
     for code in red_flags:
         page.locator(f'input[name="red_flags"][value="{code}"]').check()
@@ -76,15 +94,9 @@ def test_pages_load_offline_after_one_online_visit(phone, server, patient_visit)
     check_in(phone, soreness=6)
     expect(phone.locator("#checkin-state")).to_have_text("Sent to your clinic.")
     # After a sync the phone keeps the history too, with the check-in just sent.
-    phone.wait_for_function(
-        """async () => {
-             const page = await (await caches.open("pages")).match("/me/check-ins");
-             return !!page && (await page.text()).includes("Soreness 6 out of 10");
-           }"""
-    )
+    wait_until_kept(phone, "/me/check-ins", "Soreness 6 out of 10")
 
-    server.stop()
-    phone.context.set_offline(True)
+    lose_network(phone, server)
     for path, heading in [
         ("/me/", "Hello Robin"),
         ("/me/check-in", "How are you?"),
@@ -108,8 +120,7 @@ def test_twenty_offline_checkins_arrive_exactly_once_after_a_browser_restart(
     page = browser.pages[0] if browser.pages else browser.new_page()
     go_online_first(page, server.url, visit.link_path)
 
-    server.stop()
-    browser.set_offline(True)
+    lose_network(browser, server)
     for n in range(10):
         page.goto(server.url + "/me/check-in")
         check_in(page, soreness=n % 6)
@@ -150,8 +161,7 @@ def test_a_red_flag_shows_the_emergency_screen(online, phone, server, live_app, 
     visit = patient_visit()
     go_online_first(phone, server.url, visit.link_path)
     if not online:
-        server.stop()
-        phone.context.set_offline(True)
+        lose_network(phone, server)
     phone.goto(server.url + "/me/check-in")
     check_in(phone, soreness=1, red_flags=("breathless",))
 
@@ -262,8 +272,7 @@ def test_a_revoked_link_keeps_waiting_entries_and_says_why(phone, server, live_a
 
     visit = patient_visit()
     go_online_first(phone, server.url, visit.link_path)
-    server.stop()
-    phone.context.set_offline(True)
+    lose_network(phone, server)
     phone.goto(server.url + "/me/check-in")
     check_in(phone, soreness=3)
     expect(phone.locator("#checkin-state")).to_contain_text("Saved on this phone")
@@ -285,14 +294,8 @@ def test_switching_language_also_switches_the_pages_kept_offline(phone, server, 
     go_online_first(phone, server.url, visit.link_path)
     phone.get_by_role("button", name="Español").click()
     expect(phone.locator("html")).to_have_attribute("lang", "es")
-    phone.wait_for_function(
-        """async () => {
-             const page = await (await caches.open("pages")).match("/me/check-in");
-             return !!page && (await page.text()).includes('<html lang="es">');
-           }"""
-    )
-    server.stop()
-    phone.context.set_offline(True)
+    wait_until_kept(phone, "/me/check-in", '<html lang="es">')
+    lose_network(phone, server)
     phone.goto(server.url + "/me/check-in")
     expect(phone.locator("html")).to_have_attribute("lang", "es")
 
