@@ -81,7 +81,7 @@ def instance_secret(
     return value.strip()
 
 
-def _vapid_private_pem() -> str:
+def new_vapid_private_pem() -> str:
     """A P-256 private key in PEM: the VAPID identity of this server for web push (RFC 8292)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -107,6 +107,16 @@ def vapid_public_key(private_pem: str) -> str:
     return base64.urlsafe_b64encode(point).rstrip(b"=").decode("ascii")
 
 
+def _vapid_subject() -> str:
+    # Push services contact this address about our traffic; Apple refuses localhost-style ones.
+    subject = os.environ.get("VAPID_SUBJECT", "mailto:admin@example.org").strip()
+    if not subject.startswith(("mailto:", "https://")) or "localhost" in subject:
+        raise ConfigError(
+            "VAPID_SUBJECT must be a mailto: or https: address push services can reach"
+        )
+    return subject
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
@@ -126,7 +136,7 @@ def from_environment() -> dict[str, object]:
     """The settings mapping handed to create_app()."""
     secure_cookies = _bool("SECURE_COOKIES", False)
     vapid_pem = os.environ.get("VAPID_PRIVATE_KEY") or instance_secret(
-        "vapid_private.pem", _vapid_private_pem
+        "vapid_private.pem", new_vapid_private_pem
     )
     try:
         vapid_public = vapid_public_key(vapid_pem)
@@ -135,7 +145,7 @@ def from_environment() -> dict[str, object]:
     return {
         "VAPID_PRIVATE_KEY": vapid_pem,
         "VAPID_PUBLIC_KEY": vapid_public,
-        "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT", "mailto:admin@example.org"),
+        "VAPID_SUBJECT": _vapid_subject(),
         "SECRET_KEY": os.environ.get("SECRET_KEY") or instance_secret("secret_key"),
         "SQLALCHEMY_DATABASE_URI": _database_url(),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
@@ -160,6 +170,14 @@ def from_environment() -> dict[str, object]:
         "EMERGENCY_NUMBER": os.environ.get("EMERGENCY_NUMBER", "112"),
         "PUSH_ENDPOINT_ALLOWLIST": _hosts("PUSH_ENDPOINT_ALLOWLIST", DEFAULT_PUSH_HOSTS),
         "REMINDER_TICK_SECONDS": _int("REMINDER_TICK_SECONDS", 30, minimum=1),
+        # Reminders one worker claims at a time, and how long it may hold them before another
+        # worker may take them over (it must send a whole batch within the lease).
+        "REMINDER_BATCH_SIZE": _int("REMINDER_BATCH_SIZE", 100, minimum=1),
+        "REMINDER_LEASE_SECONDS": _int("REMINDER_LEASE_SECONDS", 120, minimum=10),
+        "REMINDER_MAX_ATTEMPTS": _int("REMINDER_MAX_ATTEMPTS", 5, minimum=1),
+        # Messages one worker has in flight to push services at once, and the wait for each.
+        "PUSH_CONCURRENCY": _int("PUSH_CONCURRENCY", 16, minimum=1),
+        "PUSH_TIMEOUT_SECONDS": _int("PUSH_TIMEOUT_SECONDS", 10, minimum=1),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
     }

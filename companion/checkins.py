@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from .care.triage import EarlierScore, triage
 from .extensions import db
 from .models import CheckIn, Visit
+from .planning import answer_reminders
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ def submit_checkin(
         if timed_by_server:
             details = replace(details, recorded_at=existing.recorded_at)
         return _replay(existing, details.digest()), False
+    answer_reminders(
+        visit, details.recorded_at, now, usual_pain_given=details.usual_pain is not None
+    )
     return checkin, True
 
 

@@ -1,4 +1,4 @@
-"""Flask commands: clinic, therapist, apikey, demo, reminders."""
+"""Flask commands: clinic, therapist, apikey, demo, reminders, push."""
 
 from __future__ import annotations
 
@@ -128,13 +128,49 @@ def reminders_run() -> None:
 
 @reminders_cli.command("dispatch")
 def reminders_dispatch() -> None:
-    """Drain due reminders once and exit."""
-    from .reminders import tick
+    """Send every reminder due now, then exit (for cron hosts and tests)."""
+    from .reminders import drain
 
-    due = tick(current_app._get_current_object())  # type: ignore[attr-defined]
-    click.echo(f"{due} reminder(s) due.")
+    totals = drain(current_app._get_current_object())  # type: ignore[attr-defined]
+    if not totals:
+        click.echo("No reminders due.")
+        return
+    click.echo(", ".join(f"{status}: {n}" for status, n in sorted(totals.items())))
+
+
+push_cli = click.Group("push", help="Web push settings.")
+
+
+@push_cli.command("keygen")
+@click.option("--force", is_flag=True, help="Replace an existing key (every subscription ends).")
+def push_keygen(force: bool) -> None:
+    """Create the VAPID key pair under instance/ and print the public key.
+
+    Browsers subscribe to one public key; a new key silently ends every existing subscription, so
+    an existing key is kept unless --force is given. With VAPID_PRIVATE_KEY set, that key is used.
+    """
+    import os
+
+    from config import INSTANCE, new_vapid_private_pem, vapid_public_key
+
+    if os.environ.get("VAPID_PRIVATE_KEY"):
+        click.echo("VAPID_PRIVATE_KEY is set in the environment; it is the key in use.")
+        click.echo(vapid_public_key(os.environ["VAPID_PRIVATE_KEY"]))
+        return
+    path = INSTANCE / "vapid_private.pem"
+    if path.exists() and not force:
+        click.echo(f"Keeping the existing key in {path}.")
+    else:
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new_vapid_private_pem())
+        os.replace(tmp, path)
+        click.echo(f"Wrote a new key to {path}; restart the app and workers to use it.")
+    click.echo(vapid_public_key(path.read_text()))
 
 
 def init_app(app: Flask) -> None:
-    for group in (clinic_cli, therapist_cli, apikey_cli, reminders_cli, demo):
+    for group in (clinic_cli, therapist_cli, apikey_cli, reminders_cli, push_cli, demo):
         app.cli.add_command(group)

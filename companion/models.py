@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from flask_login import UserMixin
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     UniqueConstraint,
     Uuid,
     text,
@@ -40,6 +41,9 @@ class Clinic(db.Model):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     phone: Mapped[str | None] = mapped_column(String(40))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Reminders never fire in these local hours; they wait for the end (clinical.md default).
+    quiet_start: Mapped[time] = mapped_column(Time, default=time(21, 30))
+    quiet_end: Mapped[time] = mapped_column(Time, default=time(8, 0))
     created_at: Mapped[datetime] = _created()
 
 
@@ -70,6 +74,9 @@ class Patient(db.Model):
     display_name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))  # IANA name
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # The patient's own quiet hours; None means the clinic's.
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
     created_at: Mapped[datetime] = _created()
 
     visits: Mapped[list[Visit]] = relationship(
@@ -91,6 +98,8 @@ class Visit(db.Model):
     electrical_stimulation: Mapped[bool | None] = mapped_column(Boolean)
     first_visit: Mapped[bool | None] = mapped_column(Boolean)
     notes: Mapped[str | None] = mapped_column(Text)
+    # Set when the patient says "I'm fully recovered": the remaining reminders are cancelled.
+    recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -152,20 +161,30 @@ class Reminder(db.Model):
     kind: Mapped[str] = mapped_column(String(32))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # planned (waiting or leased) -> sent | failed | expired | cancelled | answered | skipped |
+    # no_device. Only "planned" rows are ever claimed.
     status: Mapped[str] = mapped_column(String(16), default="planned")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set with each claim: a worker whose lease ran out cannot finish a row another worker holds.
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why it ended as it did, in words for the therapist (never health data).
+    last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created()
 
+    visit: Mapped[Visit] = relationship()
 
-# The worker only ever looks at unsent rows: a partial index keeps that scan small as history grows.
+
+# The worker only ever looks at rows still to send: a partial index keeps that scan small as the
+# finished history grows.
 Index(
-    "ix_reminder_unsent_due",
+    "ix_reminder_planned_due",
     Reminder.due_at,
-    postgresql_where=text("sent_at IS NULL"),
-    sqlite_where=text("sent_at IS NULL"),
+    postgresql_where=text("status = 'planned'"),
+    sqlite_where=text("status = 'planned'"),
 )
 
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select, update
+
 from .extensions import db
-from .models import Reminder, Visit
+from .models import Clinic, Patient, Reminder, Visit
 from .timeutil import after_quiet_hours, wall_clock_to_utc
 
 # The kinds, in the order of the episode. Their meaning (clinical.md):
@@ -42,10 +44,25 @@ VALID_FOR: dict[str, timedelta] = {
 }
 
 
+# A check-in answers a reminder due this soon after it (clinical.md: "a check-in made shortly before
+# a reminder answers it"), and any still unsent one that was due before it.
+ANSWERS_WITHIN = timedelta(hours=2)
+
+
 @dataclass(frozen=True)
 class QuietHours:
     start: time = time(21, 30)  # clinical.md default: 21:30-08:00 local
     end: time = time(8, 0)
+
+
+def quiet_hours_for(patient: Patient, clinic: Clinic | None = None) -> QuietHours:
+    """The patient's own quiet hours if they set them, else their clinic's default."""
+    if patient.quiet_start is not None and patient.quiet_end is not None:
+        return QuietHours(patient.quiet_start, patient.quiet_end)
+    clinic = clinic or db.session.get(Clinic, patient.clinic_id)
+    if clinic is None:
+        return QuietHours()
+    return QuietHours(clinic.quiet_start, clinic.quiet_end)
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,11 @@ def plan_reminders(
     return merged
 
 
+def _plan_for(visit: Visit, quiet: QuietHours | None) -> list[PlannedReminder]:
+    patient = visit.patient
+    return plan_reminders(visit.performed_at, patient.timezone, quiet or quiet_hours_for(patient))
+
+
 def store_plan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> list[Reminder]:
     """Plan a newly recorded visit's reminders and add them as rows, one per (visit, kind).
 
@@ -126,8 +148,115 @@ def store_plan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> 
             status="planned",
             created_at=now,
         )
-        for planned in plan_reminders(visit.performed_at, visit.patient.timezone, quiet)
+        for planned in _plan_for(visit, quiet)
         if planned.expires_at > now
     ]
     db.session.add_all(rows)
     return rows
+
+
+def replan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> None:
+    """Plan again after the visit (its time, the patient's zone or quiet hours) changed.
+
+    Only unsent reminders move: a row that was sent, answered or ended stays as it is, so an edit
+    never sends anything twice. Rows keep their id (and so their calendar UID and push tag), so a
+    calendar that subscribed sees the event move rather than a second one appear. A row being sent
+    right now (leased) is left to its worker.
+    """
+    if visit.recovered_at is not None:
+        return
+    rows = {
+        r.kind: r for r in db.session.scalars(select(Reminder).where(Reminder.visit_id == visit.id))
+    }
+    wanted = {p.kind: p for p in _plan_for(visit, quiet)}
+    for kind, row in rows.items():
+        if row.status != "planned" or (row.lease_until is not None and row.lease_until > now):
+            continue
+        planned = wanted.get(kind)
+        if planned is None:
+            _end(row, "cancelled", "no longer planned after the visit changed", now)
+        elif planned.expires_at <= now:
+            _end(row, "expired", "its moment had passed when the visit changed", now)
+        else:
+            row.due_at = planned.due_at
+            row.expires_at = planned.expires_at
+            row.next_attempt_at = None
+    for kind, planned in wanted.items():
+        if kind not in rows and planned.expires_at > now:
+            db.session.add(
+                Reminder(
+                    visit_id=visit.id,
+                    kind=kind,
+                    due_at=planned.due_at,
+                    expires_at=planned.expires_at,
+                    status="planned",
+                    created_at=now,
+                )
+            )
+
+
+def _end(row: Reminder, status: str, why: str, now: datetime) -> None:
+    row.status = status
+    row.last_error = why
+    row.finished_at = now
+    row.lease_until = None
+
+
+def answer_reminders(
+    visit: Visit, recorded_at: datetime, now: datetime, *, usual_pain_given: bool
+) -> int:
+    """A check-in answers the unsent reminders of its visit due up to ANSWERS_WITHIN after it.
+
+    The day-7 question is about usual pain, so only a check-in that gave it answers that one.
+    Returns how many were marked answered. A row a worker is sending right now is included: the
+    worker's finish only updates rows still planned, so "answered" stands and its delivery rows
+    still show the push that went out.
+    """
+    kinds = list(KINDS) if usual_pain_given else [k for k in KINDS if k != DAY_7]
+    result = db.session.execute(
+        update(Reminder)
+        .where(
+            Reminder.visit_id == visit.id,
+            Reminder.status == "planned",
+            Reminder.due_at <= recorded_at + ANSWERS_WITHIN,
+            Reminder.kind.in_(kinds),
+        )
+        .values(
+            status="answered",
+            finished_at=now,
+            lease_until=None,
+            last_error="answered by a check-in",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def mark_recovered(visit: Visit, now: datetime) -> int:
+    """The patient says they are fully recovered: no more reminders for this visit."""
+    visit.recovered_at = now
+    result = db.session.execute(
+        update(Reminder)
+        .where(Reminder.visit_id == visit.id, Reminder.status == "planned")
+        .values(
+            status="cancelled",
+            finished_at=now,
+            lease_until=None,
+            last_error="the patient said they are fully recovered",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def resume_reminders(visit: Visit, now: datetime) -> None:
+    """Undo "fully recovered": the reminders still ahead are planned again."""
+    visit.recovered_at = None
+    db.session.flush()
+    for row in db.session.scalars(
+        select(Reminder).where(Reminder.visit_id == visit.id, Reminder.status == "cancelled")
+    ):
+        row.status = "planned"
+        row.finished_at = None
+        row.last_error = None
+    replan(visit, now)

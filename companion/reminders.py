@@ -1,23 +1,425 @@
-"""The reminder worker's loop: APScheduler ticks, each tick drains due reminders from the database.
+"""The reminder worker: claim -> send -> finish (design.md, "The reminder pipeline").
 
-The database is the queue and the lock (design.md). This module owns the ticker; planning, claiming
-and channel delivery grow here with issue 4. Until reminders are planned, a tick finds nothing due.
+The database is the queue and the lock. Any number of workers on any number of hosts may run
+against one PostgreSQL:
+
+1. **Claim**: one statement leases a batch of due rows (`UPDATE ... WHERE id IN (SELECT ... FOR UPDATE
+   SKIP LOCKED LIMIT n) RETURNING id`) and commits, before any network I/O. A worker that dies keeps
+   nothing locked: its lease simply runs out and another worker claims the row again.
+2. **Send**: every push subscription of the patient, from a small thread pool (a push service takes
+   tens of milliseconds to answer; the CPU work, encryption, is small).
+3. **Finish**: a conditional update (`WHERE id = :id AND status = 'planned' AND claim_token = :mine`),
+   so a worker whose lease ran out, or a row a check-in answered meanwhile, is never overwritten.
+   Every attempt on every device is a `delivery` row.
+
+Delivery is at least once: a worker killed between send and finish sends again after the lease; the
+push `Topic` and the notification `tag` (both the reminder id) make the phone show it once.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from flask import Flask
-from sqlalchemy import func, select
+from flask import Flask, current_app
+from flask_babel import force_locale
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import selectinload
 
+from . import push
+from .care.triage import RULES, envelope_window
+from .channels import webpush
 from .extensions import db
-from .models import Reminder
+from .models import CheckIn, Delivery, PatientLink, PushSubscription, Reminder, Visit
+from .notices import NOTICES
+from .planning import AFTER_72H
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+# Backoff between attempts after a push service error: 1, 2, 4, 8 ... minutes, at most an hour.
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    batch_size: int = 100
+    lease: timedelta = timedelta(minutes=2)
+    max_attempts: int = 5
+    concurrency: int = 16
+    public_url: str = ""
+
+    @classmethod
+    def from_app(cls, app: Flask) -> WorkerSettings:
+        return cls(
+            batch_size=app.config["REMINDER_BATCH_SIZE"],
+            lease=timedelta(seconds=app.config["REMINDER_LEASE_SECONDS"]),
+            max_attempts=app.config["REMINDER_MAX_ATTEMPTS"],
+            concurrency=app.config["PUSH_CONCURRENCY"],
+            public_url=app.config.get("PUBLIC_URL", ""),
+        )
+
+
+@dataclass
+class Job:
+    """One claimed reminder with everything needed to send it, read before any network I/O."""
+
+    reminder_id: uuid.UUID
+    claim_token: uuid.UUID
+    attempts: int
+    expires_at: datetime
+    message: webpush.Message | None  # None: nothing to send (see `verdict`)
+    verdict: str | None  # a final status decided without sending (skipped, cancelled, no_device)
+    why: str | None
+    subscribers: list[tuple[uuid.UUID, webpush.Subscriber]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    subscription_id: uuid.UUID
+    result: webpush.PushResult
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+
+
+def expire_overdue(now: datetime) -> int:
+    """Reminders whose moment has passed are never sent late (clinical.md: each one expires)."""
+    result = db.session.execute(
+        update(Reminder)
+        .where(
+            Reminder.status == "planned",
+            Reminder.expires_at <= now,
+            or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now),
+        )
+        .values(status="expired", finished_at=now, lease_until=None, claim_token=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def claim(now: datetime, limit: int, lease: timedelta) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """Lease up to `limit` due reminders in one statement; returns (claim token, their ids).
+
+    `FOR UPDATE SKIP LOCKED` lets concurrent workers take disjoint batches on PostgreSQL; SQLite
+    renders no lock clause and serialises writers itself. The caller commits at once.
+    """
+    token = uuid.uuid4()
+    due = (
+        select(Reminder.id)
+        .where(
+            Reminder.status == "planned",
+            Reminder.due_at <= now,
+            Reminder.expires_at > now,
+            or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now),
+            or_(Reminder.next_attempt_at.is_(None), Reminder.next_attempt_at <= now),
+        )
+        .order_by(Reminder.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    ids = db.session.scalars(
+        update(Reminder)
+        .where(Reminder.id.in_(due))
+        .values(lease_until=now + lease, claim_token=token, attempts=Reminder.attempts + 1)
+        .returning(Reminder.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return token, list(ids)
+
+
+def still_needed_72h(visit: Visit, scores: list[tuple[datetime, int]]) -> bool:
+    """clinical.md: the 72 h check-in only if the last score was still above the envelope, or no
+    check-in came. "No check-in came" is read as none since the 48 h one was asked (from 36 h,
+    where the envelope's 48 h window starts): an early "fine" on the first evening says nothing
+    about day 3."""
+    recent = [
+        (at, score)
+        for at, score in scores
+        if (at - visit.performed_at).total_seconds() / 3600 >= 36
+    ]
+    if not recent:
+        return True
+    at, score = max(recent)
+    hours = (at - visit.performed_at).total_seconds() / 3600
+    return score > envelope_window(RULES, hours)["usual_max"]
+
+
+def _patient_url(path: str, public_url: str) -> str:
+    # The service worker opens this on a tap; a relative path stays on our own origin.
+    return f"{public_url}{path}" if public_url else path
+
+
+def prepare(
+    ids: Iterable[uuid.UUID], token: uuid.UUID, now: datetime, settings: WorkerSettings
+) -> list[Job]:
+    """Read what the claimed reminders need: the visit, the patient's devices, the words to send."""
+    reminders = db.session.scalars(
+        select(Reminder)
+        .where(Reminder.id.in_(list(ids)), Reminder.claim_token == token)
+        .options(selectinload(Reminder.visit).selectinload(Visit.patient))
+    ).all()
+    patient_ids = {r.visit.patient_id for r in reminders}
+    visit_ids = {r.visit_id for r in reminders}
+    subscriptions: dict[uuid.UUID, list[PushSubscription]] = {}
+    for sub in db.session.scalars(
+        select(PushSubscription).where(PushSubscription.patient_id.in_(patient_ids))
+    ):
+        subscriptions.setdefault(sub.patient_id, []).append(sub)
+    live_links = set(
+        db.session.scalars(
+            select(PatientLink.visit_id).where(
+                PatientLink.visit_id.in_(visit_ids),
+                PatientLink.revoked_at.is_(None),
+                PatientLink.expires_at > now,
+            )
+        )
+    )
+    needs_scores = {r.visit_id for r in reminders if r.kind == AFTER_72H}
+    scores: dict[uuid.UUID, list[tuple[datetime, int]]] = {}
+    if needs_scores:
+        for visit_id, at, score in db.session.execute(
+            select(CheckIn.visit_id, CheckIn.recorded_at, CheckIn.soreness).where(
+                CheckIn.visit_id.in_(needs_scores)
+            )
+        ):
+            scores.setdefault(visit_id, []).append((at, score))
+
+    jobs: list[Job] = []
+    for reminder in reminders:
+        visit = reminder.visit
+        job = Job(reminder.id, token, reminder.attempts, reminder.expires_at, None, None, None)
+        jobs.append(job)
+        if visit.id not in live_links:
+            # A tap would open "this link is no longer valid": do not send the patient there.
+            job.verdict, job.why = "cancelled", "the patient link was revoked or has expired"
+            continue
+        if reminder.kind == AFTER_72H and not still_needed_72h(visit, scores.get(visit.id, [])):
+            job.verdict, job.why = (
+                "skipped",
+                "not needed: the last score was within the expected range",
+            )
+            continue
+        devices = subscriptions.get(visit.patient_id, [])
+        if not devices:
+            job.verdict, job.why = "no_device", "no device has reminders turned on (calendar only)"
+            continue
+        notice = NOTICES[reminder.kind]
+        with force_locale(visit.patient.language):
+            title, body = str(notice.title), str(notice.body)
+        ttl = max(60, int((reminder.expires_at - now).total_seconds()))
+        job.message = webpush.Message(
+            title=title,
+            body=body,
+            url=_patient_url(notice.path, settings.public_url),
+            tag=reminder.id.hex,
+            topic=reminder.id.hex,
+            ttl=ttl,
+        )
+        job.subscribers = [
+            (sub.id, webpush.Subscriber(sub.endpoint, sub.p256dh, sub.auth)) for sub in devices
+        ]
+    return jobs
+
+
+def send_all(
+    jobs: list[Job], sender: webpush.PushSender, allowlist: Iterable[str], concurrency: int
+) -> dict[uuid.UUID, list[Attempt]]:
+    """Send every job's message to each of its devices, `concurrency` at a time. No database here."""
+    allowlist = list(allowlist)
+    work = [
+        (job.reminder_id, sub_id, subscriber, job.message)
+        for job in jobs
+        if job.message is not None
+        for sub_id, subscriber in job.subscribers
+    ]
+
+    def one(
+        item: tuple[uuid.UUID, uuid.UUID, webpush.Subscriber, webpush.Message],
+    ) -> tuple[uuid.UUID, Attempt]:
+        reminder_id, sub_id, subscriber, message = item
+        if not push.endpoint_allowed(subscriber.endpoint, allowlist):
+            # Stored under an older, wider allowlist: never contacted now (SSRF).
+            return reminder_id, Attempt(
+                sub_id, webpush.PushResult(webpush.REFUSED, detail="endpoint not on the allowlist")
+            )
+        return reminder_id, Attempt(sub_id, sender.send(subscriber, message))
+
+    attempts: dict[uuid.UUID, list[Attempt]] = {}
+    if not work:
+        return attempts
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(work)))) as pool:
+        for reminder_id, attempt in pool.map(one, work):
+            attempts.setdefault(reminder_id, []).append(attempt)
+    return attempts
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "planned" again (retry) or a final status
+    why: str | None
+    retry_at: datetime | None = None
+
+
+def decide(job: Job, attempts: list[Attempt], now: datetime, max_attempts: int) -> Outcome:
+    if job.verdict is not None:
+        return Outcome(job.verdict, job.why)
+    accepted = [a for a in attempts if a.result.outcome == webpush.ACCEPTED]
+    if accepted:
+        return Outcome("sent", None)
+    retryable = [a for a in attempts if a.result.outcome in webpush.RETRYABLE]
+    if not retryable:
+        reasons = sorted({a.result.detail or a.result.outcome for a in attempts})
+        return Outcome("failed", "; ".join(reasons) or "no device could be reached")
+    wait = backoff(job.attempts)
+    hinted = [a.result.retry_after for a in retryable if a.result.retry_after is not None]
+    if hinted:
+        wait = max(wait, timedelta(seconds=max(hinted)))
+    retry_at = now + wait
+    if job.attempts >= max_attempts:
+        return Outcome(
+            "failed", f"gave up after {job.attempts} attempts: {retryable[0].result.detail}"
+        )
+    if retry_at >= job.expires_at:
+        return Outcome("failed", f"its moment passed while retrying: {retryable[0].result.detail}")
+    return Outcome("planned", retryable[0].result.detail, retry_at)
+
+
+def finish(
+    jobs: list[Job], attempts: dict[uuid.UUID, list[Attempt]], now: datetime, max_attempts: int
+) -> dict[str, int]:
+    """Record every attempt and end (or reschedule) each reminder we still hold. One transaction."""
+    counts: dict[str, int] = {}
+    gone: set[uuid.UUID] = set()
+    delivered: set[uuid.UUID] = set()
+    for job in jobs:
+        tried = attempts.get(job.reminder_id, [])
+        for attempt in tried:
+            db.session.add(
+                Delivery(
+                    reminder_id=job.reminder_id,
+                    channel="webpush",
+                    subscription_id=attempt.subscription_id,
+                    attempted_at=now,
+                    outcome=attempt.result.outcome,
+                    status_code=attempt.result.status_code,
+                    detail=attempt.result.detail,
+                )
+            )
+            if attempt.result.outcome == webpush.GONE:
+                gone.add(attempt.subscription_id)
+            elif attempt.result.outcome == webpush.ACCEPTED:
+                delivered.add(attempt.subscription_id)
+            elif attempt.result.outcome == webpush.REJECTED:
+                # Our side is wrong (VAPID key changed, payload too big): say it loudly. The
+                # subscription is kept; no health data is in this line.
+                log.error(
+                    "push service refused a reminder: status %s, subscription %s",
+                    attempt.result.status_code,
+                    attempt.subscription_id,
+                )
+        outcome = decide(job, tried, now, max_attempts)
+        values: dict[str, object] = {
+            "lease_until": None,
+            "claim_token": None,
+            "last_error": outcome.why,
+        }
+        if outcome.status == "planned":
+            values["next_attempt_at"] = outcome.retry_at
+        else:
+            values["status"] = outcome.status
+            values["finished_at"] = now
+            if outcome.status == "sent":
+                values["sent_at"] = now
+        result = db.session.execute(
+            update(Reminder)
+            .where(
+                Reminder.id == job.reminder_id,
+                Reminder.status == "planned",
+                Reminder.claim_token == job.claim_token,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            # Our lease ran out and another worker holds it, or a check-in answered it meanwhile.
+            outcome = Outcome("lost", None)
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    if delivered:
+        db.session.execute(
+            update(PushSubscription)
+            .where(PushSubscription.id.in_(delivered))
+            .values(last_success_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    if gone:
+        db.session.execute(
+            delete(PushSubscription)
+            .where(PushSubscription.id.in_(gone))
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()
+    return counts
+
+
+def dispatch_batch(
+    now: datetime, sender: webpush.PushSender, settings: WorkerSettings
+) -> dict[str, int]:
+    """One claim -> send -> finish round. Returns counts by final status (empty when nothing due)."""
+    expire_overdue(now)
+    token, ids = claim(now, settings.batch_size, settings.lease)
+    db.session.commit()  # the lease is visible to every other worker before we touch the network
+    if not ids:
+        return {}
+    jobs = prepare(ids, token, now, settings)
+    db.session.commit()  # no transaction stays open while we wait on push services
+    attempts = send_all(
+        jobs, sender, current_app.config["PUSH_ENDPOINT_ALLOWLIST"], settings.concurrency
+    )
+    return finish(jobs, attempts, now, settings.max_attempts)
+
+
+def make_sender(app: Flask) -> webpush.PushSender:
+    return webpush.PushSender(
+        app.config["VAPID_PRIVATE_KEY"],
+        app.config["VAPID_SUBJECT"],
+        timeout=app.config["PUSH_TIMEOUT_SECONDS"],
+    )
+
+
+def drain(
+    app: Flask, now: datetime | None = None, sender: webpush.PushSender | None = None
+) -> dict[str, int]:
+    """Dispatch batches until nothing is due. `now` is fixed for the whole drain when given (tests);
+    otherwise each batch reads the clock."""
+    settings = WorkerSettings.from_app(app)
+    sender = sender or make_sender(app)
+    totals: dict[str, int] = {}
+    with app.app_context():
+        try:
+            while True:
+                counts = dispatch_batch(now or utcnow(), sender, settings)
+                if not counts:
+                    break
+                for status, n in counts.items():
+                    totals[status] = totals.get(status, 0) + n
+                if set(counts) <= {"planned", "lost"}:
+                    break  # only retries left: they wait for their backoff
+        finally:
+            db.session.remove()
+    if totals:
+        log.info(
+            "reminders dispatched: %s", ", ".join(f"{k} {v}" for k, v in sorted(totals.items()))
+        )
+    return totals
 
 
 def count_due(now: datetime) -> int:
@@ -25,27 +427,21 @@ def count_due(now: datetime) -> int:
         db.session.scalar(
             select(func.count())
             .select_from(Reminder)
-            .where(Reminder.sent_at.is_(None), Reminder.status == "planned", Reminder.due_at <= now)
+            .where(Reminder.status == "planned", Reminder.due_at <= now)
         )
         or 0
     )
 
 
-def tick(app: Flask) -> int:
-    with app.app_context():
-        due = count_due(utcnow())
-        db.session.remove()
-    log.debug("reminder tick: %d due", due)
-    return due
-
-
 def run_worker(app: Flask) -> None:
     interval = app.config["REMINDER_TICK_SECONDS"]
+    sender = make_sender(app)
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(
-        tick,
+        drain,
         "interval",
         args=[app],
+        kwargs={"sender": sender},
         seconds=interval,
         coalesce=True,  # after a pause, one catch-up run, not a burst
         max_instances=1,

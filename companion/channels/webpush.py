@@ -1,0 +1,167 @@
+"""The web push channel: one encrypted message (RFC 8291, aes128gcm) to one browser subscription,
+signed with our VAPID key (RFC 8292), through pywebpush.
+
+`send` never raises for a push service's answer: it returns a `PushResult` the worker turns into a
+delivery row and a decision (done, retry, give up, forget the subscription). Design.md's web push
+rules apply: TTL always set, a request timeout, `exc.response is not None` (an error response is
+falsy), a fresh claims dict for every signature, no health data in the payload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from py_vapid import Vapid02
+from pywebpush import WebPushException, webpush
+
+log = logging.getLogger(__name__)
+
+# How each answer of a push service is handled (design.md, reminder pipeline step 3).
+ACCEPTED = "accepted"  # 201/202: the push service has it
+GONE = "gone"  # 404/410: the subscription is dead; delete it
+THROTTLED = "throttled"  # 429: retry, not before Retry-After
+ERROR = "error"  # 5xx, timeout, connection refused: retry with backoff
+REJECTED = (
+    "rejected"  # 401/403 and other 4xx: our fault or config; log loudly, keep the subscription
+)
+REFUSED = "refused"  # the endpoint is no longer on the allowlist: not contacted at all
+RETRYABLE = frozenset({THROTTLED, ERROR})
+
+# A VAPID token may live up to 24 h (RFC 8292 section 2); we sign for 12 h and renew an hour early.
+VAPID_LIFETIME = 12 * 3600
+VAPID_RENEW_BEFORE = 3600
+
+
+@dataclass(frozen=True)
+class Message:
+    """What the service worker shows: neutral words, a tag, the page to open. Never health data."""
+
+    title: str
+    body: str
+    url: str
+    tag: str  # the reminder id: a resend replaces the shown notification instead of adding one
+    topic: str  # Topic header (RFC 8030): the push service keeps only the newest with this topic
+    ttl: int  # seconds the push service may hold it for an offline phone
+    urgency: str = "normal"
+
+    def payload(self) -> str:
+        return json.dumps(
+            {"title": self.title, "body": self.body, "url": self.url, "tag": self.tag},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    outcome: str
+    status_code: int | None = None
+    retry_after: float | None = None  # seconds, from a 429 or 503
+    detail: str | None = None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def classify(status: int, retry_after: str | None = None) -> PushResult:
+    if status in (200, 201, 202):
+        return PushResult(ACCEPTED, status)
+    if status in (404, 410):
+        return PushResult(GONE, status, detail="the browser unsubscribed")
+    if status == 429:
+        return PushResult(THROTTLED, status, _retry_after(retry_after), "push service throttled")
+    if status >= 500:
+        return PushResult(ERROR, status, _retry_after(retry_after), "push service error")
+    return PushResult(REJECTED, status, detail="push service refused the message")
+
+
+class PushSender:
+    """Sends with one VAPID identity. Thread-safe: the worker sends from a pool of threads."""
+
+    def __init__(self, private_pem: str, subject: str, timeout: float = 10.0) -> None:
+        self._vapid = Vapid02.from_pem(private_pem.encode("ascii"))
+        self._subject = subject
+        self._timeout = timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[float, dict[str, str]]] = {}
+
+    def _session(self) -> requests.Session:
+        # One keep-alive session per sending thread: requests' Session is not thread-safe.
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+        return session
+
+    def _vapid_headers(self, endpoint: str) -> dict[str, str]:
+        """The Authorization header for a push service origin, signed once and reused until near
+        its expiry: signing is the costly part of a small message."""
+        parts = urlsplit(endpoint)
+        audience = f"{parts.scheme}://{parts.netloc}"
+        now = time.time()
+        with self._lock:
+            cached = self._tokens.get(audience)
+            if cached is not None and cached[0] - VAPID_RENEW_BEFORE > now:
+                return dict(cached[1])
+            expires = int(now) + VAPID_LIFETIME
+            # A fresh dict for every signature (the library may write into the one it is given).
+            claims = {"sub": self._subject, "aud": audience, "exp": expires}
+            headers = self._vapid.sign(claims)
+            self._tokens[audience] = (expires, headers)
+            return dict(headers)
+
+    def send(self, subscriber: Subscriber, message: Message) -> PushResult:
+        headers = self._vapid_headers(subscriber.endpoint)
+        headers["Urgency"] = message.urgency
+        headers["Topic"] = message.topic
+        try:
+            response = webpush(
+                {
+                    "endpoint": subscriber.endpoint,
+                    "keys": {"p256dh": subscriber.p256dh, "auth": subscriber.auth},
+                },
+                data=message.payload(),
+                ttl=message.ttl,
+                timeout=self._timeout,
+                headers=headers,
+                content_encoding="aes128gcm",
+                requests_session=self._session(),
+            )
+        except WebPushException as exc:
+            # An error status comes back as a falsy Response: test against None (design.md).
+            if exc.response is not None and getattr(exc.response, "status_code", None):
+                return classify(exc.response.status_code, exc.response.headers.get("Retry-After"))
+            return PushResult(ERROR, detail="could not encrypt or send")
+        except requests.Timeout:
+            return PushResult(ERROR, detail="push service timed out")
+        except requests.RequestException:
+            return PushResult(ERROR, detail="push service unreachable")
+        status = getattr(response, "status_code", 0)
+        return classify(status, response.headers.get("Retry-After"))
