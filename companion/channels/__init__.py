@@ -1,0 +1,1 @@
+"""Delivery channels: one module each (webpush, calendar) behind small, plain functions."""
