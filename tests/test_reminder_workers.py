@@ -1,0 +1,146 @@
+"""Real worker processes (`flask --app wsgi reminders dispatch`) against one database and the local
+push service: several at once deliver every reminder exactly once (PostgreSQL, SKIP LOCKED), and a
+worker killed between send and finish leaves a lease that runs out, after which the reminder is
+delivered again (at least once), with the same Topic and tag so the phone shows it once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from companion import reminders
+from companion.extensions import db
+from companion.models import Delivery, Reminder
+from companion.planning import AFTER_2H, DAY_7, KINDS
+from companion.push import save_subscription
+from companion.timeutil import utcnow
+from tests.pushserver import PushService
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker(app, tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+    """Start `flask reminders dispatch` as its own process, on the test's database."""
+    environ = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", ""),
+        "VAPID_PRIVATE_KEY": app.config["VAPID_PRIVATE_KEY"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "PUSH_ENDPOINT_ALLOWLIST": "127.0.0.1",
+        "INSTANCE_PATH": str(tmp_path / "worker-instance"),
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "reminders", "dispatch"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def make_due(visits, kinds, now) -> None:
+    """Make the given kinds of these visits due now (the worker reads the real clock)."""
+    ids = [v.id for v in visits]
+    db.session.execute(
+        delete(Reminder).where(Reminder.visit_id.in_(ids), Reminder.kind.not_in(kinds))
+    )
+    db.session.execute(
+        update(Reminder)
+        .where(Reminder.visit_id.in_(ids))
+        .values(due_at=now - timedelta(minutes=1), expires_at=now + timedelta(hours=1))
+    )
+    db.session.commit()
+
+
+def test_a_worker_killed_between_send_and_finish_sends_again_after_the_lease(
+    app, tmp_path, make_clinic, make_visit
+):
+    app.config["PUSH_ENDPOINT_ALLOWLIST"] = ("127.0.0.1",)
+    now = utcnow()
+    visit = make_visit(make_clinic(), now=now).visit
+    make_due([visit], [AFTER_2H], now)
+    with PushService(app_public_key=app.config["VAPID_PUBLIC_KEY"]) as push_service:
+        browser = push_service.new_subscription()
+        keys = browser.as_json()["keys"]
+        save_subscription(visit.patient_id, browser.endpoint, keys["p256dh"], keys["auth"], now)
+        db.session.commit()
+
+        doomed = worker(app, tmp_path)
+        # The push service has the message; the worker dies before it hears back or finishes.
+        push_service.on_message = lambda _sub: os.kill(doomed.pid, signal.SIGKILL)
+        assert doomed.wait(timeout=60) == -signal.SIGKILL
+        push_service.on_message = None
+
+        row = db.session.scalar(select(Reminder))
+        db.session.refresh(row)
+        assert len(push_service.received) == 1
+        assert row.status == "planned" and row.attempts == 1
+        assert row.lease_until is not None and row.lease_until > now
+        assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+        # Nobody may take it while the lease holds ...
+        assert reminders.drain(app, now=row.lease_until - timedelta(seconds=1)) == {}
+        # ... and once it has run out, the next worker delivers it again.
+        assert reminders.drain(app, now=row.lease_until + timedelta(seconds=1)) == {"sent": 1}
+
+    first, second = push_service.received
+    assert first.headers["topic"] == second.headers["topic"] == row.id.hex
+    assert first.payload["tag"] == second.payload["tag"] == row.id.hex
+    db.session.refresh(row)
+    assert row.status == "sent" and row.attempts == 2
+
+
+@pytest.mark.postgres
+def test_three_workers_deliver_2000_reminders_each_exactly_once(
+    app, tmp_path, make_clinic, make_visit
+):
+    app.config["PUSH_ENDPOINT_ALLOWLIST"] = ("127.0.0.1",)
+    now = utcnow()
+    clinic = make_clinic()
+    visits = [make_visit(clinic, now=now).visit for _ in range(400)]
+    kinds = [k for k in KINDS if k != DAY_7]  # five kinds x 400 visits
+    make_due(visits, kinds, now)
+    assert db.session.scalar(select(func.count()).select_from(Reminder)) == 2000
+
+    with PushService(app_public_key=app.config["VAPID_PUBLIC_KEY"], latency=0.02) as service:
+        for visit in visits:
+            keys = (browser := service.new_subscription()).as_json()["keys"]
+            save_subscription(visit.patient_id, browser.endpoint, keys["p256dh"], keys["auth"], now)
+        db.session.commit()
+
+        workers = [worker(app, tmp_path, REMINDER_BATCH_SIZE="50") for _ in range(3)]
+        outputs = [w.communicate(timeout=300) for w in workers]
+
+    assert [w.returncode for w in workers] == [0, 0, 0], [err for _, err in outputs]
+    sent_by_worker = [_sent(out) for out, _ in outputs]
+    assert sum(sent_by_worker) == 2000
+    topics = Counter(m.headers["topic"] for m in service.received)
+    assert len(service.received) == 2000 and len(topics) == 2000  # none twice
+    assert all(m.error is None and m.status == 201 for m in service.received)
+    statuses = dict(
+        db.session.execute(select(Reminder.status, func.count()).group_by(Reminder.status)).all()
+    )
+    assert statuses == {"sent": 2000}
+    per_reminder = db.session.execute(
+        select(func.count(), func.count(func.distinct(Delivery.reminder_id))).select_from(Delivery)
+    ).one()
+    assert tuple(per_reminder) == (2000, 2000)
+    print("sent by each worker:", sent_by_worker)
+
+
+def _sent(output: str) -> int:
+    for part in output.strip().split(", "):
+        name, _, count = part.partition(": ")
+        if name == "sent":
+            return int(count)
+    return 0
