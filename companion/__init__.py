@@ -100,6 +100,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         """A UTC timestamp in the viewer's zone and locale (the patient's zone on patient pages)."""
         return format_datetime(moment, fmt)
 
+    @app.template_filter("local_in")
+    def local_in_zone(moment: datetime, zone: str, fmt: str = "short") -> str:
+        """A UTC timestamp as the wall-clock time in `zone` (the patient's, on therapist pages)."""
+        from zoneinfo import ZoneInfo
+
+        from babel.dates import format_datetime as babel_format
+        from flask_babel import get_locale
+
+        return babel_format(moment, fmt, tzinfo=ZoneInfo(zone), locale=get_locale())
+
     @app.context_processor
     def inject_language() -> dict[str, Any]:
         from flask_babel import get_locale

@@ -32,7 +32,8 @@ from .care.regions import BY_CODE as REGIONS
 from .care.triage import SYMPTOMS
 from .extensions import db
 from .forms import ActionForm, VisitForm
-from .models import CheckIn, Clinic, Patient, Visit
+from .models import CheckIn, Clinic, Patient, Reminder, Visit
+from .reminder_view import REMINDER_KINDS, delivery_summary
 from .timeutil import to_local, utcnow
 from .visits import (
     PatientDetails,
@@ -41,6 +42,7 @@ from .visits import (
     issue_link,
     record_visit,
     revoke_links,
+    update_visit,
 )
 
 bp = Blueprint("clinic", __name__)
@@ -133,10 +135,38 @@ def _local_to_utc(local: datetime, zone: str) -> datetime | None:
     return aware.astimezone(ZoneInfo("UTC"))
 
 
-def _visit_form_page(form: VisitForm) -> str:
+def _visit_form_page(form: VisitForm, visit: Visit | None = None) -> str:
     # Which stretches to tick when a region is chosen (static/js/visit-form.js).
     defaults = {code: stretches.defaults_for([code]) for code in REGIONS}
-    return render_template("clinic/visit_form.html", form=form, stretch_defaults=defaults)
+    return render_template(
+        "clinic/visit_form.html", form=form, stretch_defaults=defaults, editing=visit
+    )
+
+
+def _details_from(form: VisitForm) -> tuple[PatientDetails, VisitDetails] | None:
+    """The form's patient and visit details, or None after adding an error to the time field."""
+    performed_at = _local_to_utc(form.performed_at.data, form.timezone.data)
+    if performed_at is None:
+        form.performed_at.errors.append(
+            _("That time does not exist in this time zone (the clocks changed). Pick another.")
+        )
+        return None
+    patient = PatientDetails(
+        form.ref.data.strip(),
+        form.display_name.data.strip(),
+        form.timezone.data,
+        form.language.data,
+    )
+    visit = VisitDetails(
+        performed_at=performed_at,
+        regions=list(form.regions.data),
+        stretches=[] if form.no_stretches.data else (list(form.stretches.data) or None),
+        insertions=form.insertions.data,
+        electrical_stimulation=form.electrical_stimulation.data,
+        first_visit=form.first_visit.data,
+        notes=(form.notes.data or "").strip() or None,
+    )
+    return patient, visit
 
 
 @bp.route("/visits/new", methods=["GET", "POST"])
@@ -170,34 +200,15 @@ def new_visit() -> Response | str | tuple[str, int]:
 
     if not form.validate():
         return _visit_form_page(form), 422
-    performed_at = _local_to_utc(form.performed_at.data, form.timezone.data)
-    if performed_at is None:
-        form.performed_at.errors.append(
-            _("That time does not exist in this time zone (the clocks changed). Pick another.")
-        )
+    details = _details_from(form)
+    if details is None:
         return _visit_form_page(form), 422
     now = utcnow()
-    patient = find_or_create_patient(
-        clinic,
-        PatientDetails(
-            form.ref.data.strip(),
-            form.display_name.data.strip(),
-            form.timezone.data,
-            form.language.data,
-        ),
-    )
+    patient = find_or_create_patient(clinic, details[0])
     visit, issued = record_visit(
         clinic,
         patient,
-        VisitDetails(
-            performed_at=performed_at,
-            regions=list(form.regions.data),
-            stretches=[] if form.no_stretches.data else (list(form.stretches.data) or None),
-            insertions=form.insertions.data,
-            electrical_stimulation=form.electrical_stimulation.data,
-            first_visit=form.first_visit.data,
-            notes=(form.notes.data or "").strip() or None,
-        ),
+        details[1],
         therapist_id=current_user.id,
         link_days=current_app.config["PATIENT_LINK_DAYS"],
         now=now,
@@ -206,6 +217,43 @@ def new_visit() -> Response | str | tuple[str, int]:
     db.session.commit()
     # The token is shown once, on the next page; it travels in the signed session, never a URL.
     session[FRESH_LINK] = {"visit_id": str(visit.id), "token": issued.token}
+    return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)
+
+
+@bp.route("/visits/<uuid:visit_id>/edit", methods=["GET", "POST"])
+def edit_visit(visit_id: uuid.UUID) -> Response | str | tuple[str, int]:
+    """Correct a visit. Unsent reminders are planned again; sent ones are never sent twice."""
+    visit = _visit_or_404(visit_id)
+    patient = visit.patient
+    form = VisitForm()
+    if request.method == "GET":
+        form.ref.data = patient.ref
+        form.display_name.data = patient.display_name
+        form.timezone.data = patient.timezone
+        form.language.data = patient.language
+        form.performed_at.data = to_local(visit.performed_at, patient.timezone).replace(tzinfo=None)
+        form.regions.data = list(visit.regions)
+        form.stretches.data = list(visit.stretches)
+        form.no_stretches.data = not visit.stretches
+        form.insertions.data = visit.insertions
+        form.electrical_stimulation.data = bool(visit.electrical_stimulation)
+        form.first_visit.data = bool(visit.first_visit)
+        form.notes.data = visit.notes
+        return _visit_form_page(form, visit)
+    if not form.validate():
+        return _visit_form_page(form, visit), 422
+    if form.ref.data.strip() != patient.ref:
+        form.ref.errors.append(
+            _("The patient reference cannot change here: record a new visit for another patient.")
+        )
+        return _visit_form_page(form, visit), 422
+    details = _details_from(form)
+    if details is None:
+        return _visit_form_page(form, visit), 422
+    now = utcnow()
+    update_visit(visit, details[0], details[1], now)
+    _audit_visit("visit.update", visit, now)
+    db.session.commit()
     return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)
 
 
@@ -221,6 +269,12 @@ def visit(visit_id: uuid.UUID) -> str:
     checkins = db.session.scalars(
         select(CheckIn).where(CheckIn.visit_id == visit.id).order_by(CheckIn.recorded_at.desc())
     ).all()
+    planned = db.session.scalars(
+        select(Reminder)
+        .where(Reminder.visit_id == visit.id)
+        .options(selectinload(Reminder.deliveries))
+        .order_by(Reminder.due_at)
+    ).all()
     now = utcnow()
     live = [link for link in visit.links if link.usable(now)]
     _audit_visit("visit.view", visit, now)
@@ -230,6 +284,9 @@ def visit(visit_id: uuid.UUID) -> str:
         visit=visit,
         patient=visit.patient,
         checkins=checkins,
+        reminders=planned,
+        reminder_kinds=REMINDER_KINDS,
+        delivery_summary=delivery_summary,
         live_link=live[0] if live else None,
         patient_url=url,
         qr=qr,

@@ -176,6 +176,9 @@ class Reminder(db.Model):
     created_at: Mapped[datetime] = _created()
 
     visit: Mapped[Visit] = relationship()
+    deliveries: Mapped[list[Delivery]] = relationship(
+        order_by="Delivery.attempted_at", viewonly=True
+    )
 
 
 # The worker only ever looks at rows still to send: a partial index keeps that scan small as the

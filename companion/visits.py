@@ -11,7 +11,7 @@ from sqlalchemy import select
 from .care import stretches
 from .extensions import db
 from .models import Clinic, Patient, PatientLink, Visit
-from .planning import store_plan
+from .planning import replan, store_plan
 from .tokens import hash_token, new_token
 
 
@@ -82,6 +82,31 @@ def record_visit(
     db.session.flush()
     store_plan(visit, now)
     return visit, issue_link(visit, link_days=link_days, now=now)
+
+
+def update_visit(
+    visit: Visit, patient_details: PatientDetails, details: VisitDetails, now: datetime
+) -> None:
+    """Correct a recorded visit (and its patient's zone, name or language), then re-plan.
+
+    Only unsent reminders move (planning.replan): whatever was already sent stays sent, so an
+    edit never sends a reminder twice. The patient reference is the patient's identity and is not
+    changed here.
+    """
+    patient = visit.patient
+    patient.display_name = patient_details.display_name
+    patient.timezone = patient_details.timezone
+    patient.language = patient_details.language
+    visit.performed_at = details.performed_at
+    visit.regions = list(details.regions)
+    visit.stretches = chosen_stretches(details)
+    visit.insertions = details.insertions
+    visit.electrical_stimulation = details.electrical_stimulation
+    visit.first_visit = details.first_visit
+    visit.notes = details.notes
+    visit.updated_at = now
+    db.session.flush()
+    replan(visit, now)
 
 
 def chosen_stretches(details: VisitDetails) -> list[str]:
