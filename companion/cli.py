@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from .auth import hash_password
 from .extensions import db
 from .models import ApiKey, Clinic, Therapist
+from .planning import QuietHours, parse_quiet_hours, replan_clinic_default
 from .timeutil import is_iana_zone, utcnow
 from .tokens import hash_token, new_token
 
@@ -39,14 +40,48 @@ clinic_cli = click.Group("clinic", help="Manage clinics.")
 @click.argument("name")
 @click.option("--timezone", default="UTC", help="IANA time zone of the clinic.")
 @click.option("--phone", default=None, help="Phone number patients can call.")
-def clinic_create(name: str, timezone: str, phone: str | None) -> None:
+@click.option(
+    "--quiet-hours",
+    default="21:30-08:00",
+    show_default=True,
+    help="Local hours without reminders, e.g. 22:00-07:30, or 'off'. Patients can set their own.",
+)
+def clinic_create(name: str, timezone: str, phone: str | None, quiet_hours: str) -> None:
     if not is_iana_zone(timezone):
         raise click.ClickException(f"{timezone!r} is not an IANA time zone name.")
     if db.session.scalar(select(Clinic).where(Clinic.name == name)) is not None:
         raise click.ClickException(f"A clinic named {name!r} already exists.")
-    db.session.add(Clinic(name=name, timezone=timezone, phone=phone))
+    quiet = _quiet_hours(quiet_hours)
+    db.session.add(
+        Clinic(
+            name=name, timezone=timezone, phone=phone, quiet_start=quiet.start, quiet_end=quiet.end
+        )
+    )
     db.session.commit()
     click.echo(f"Created clinic {name!r}.")
+
+
+def _quiet_hours(text: str) -> QuietHours:
+    try:
+        return parse_quiet_hours(text)
+    except ValueError:
+        raise click.ClickException(
+            f"{text!r} is not a span of local hours such as 21:30-08:00 (or 'off')."
+        ) from None
+
+
+@clinic_cli.command("quiet-hours")
+@click.argument("name")
+@click.argument("hours")
+def clinic_quiet_hours(name: str, hours: str) -> None:
+    """Set the clinic's default quiet hours (e.g. 22:00-07:30) and re-plan unsent reminders."""
+    clinic = _clinic_by_name(name)
+    quiet = _quiet_hours(hours)
+    clinic.quiet_start, clinic.quiet_end = quiet.start, quiet.end
+    db.session.flush()
+    moved = replan_clinic_default(clinic, utcnow())
+    db.session.commit()
+    click.echo(f"Quiet hours of {clinic.name!r}: {hours}; re-planned {moved} open visit(s).")
 
 
 therapist_cli = click.Group("therapist", help="Manage therapists.")

@@ -55,6 +55,33 @@ class QuietHours:
     end: time = time(8, 0)
 
 
+def parse_quiet_hours(text: str) -> QuietHours:
+    """ "21:30-08:00" -> QuietHours; "off" or equal ends mean none. Raises ValueError otherwise."""
+    if text.strip().lower() == "off":
+        return QuietHours(time(0, 0), time(0, 0))
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise ValueError("quiet hours look like 21:30-08:00")
+    return QuietHours(time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))
+
+
+def replan_clinic_default(clinic: Clinic, now: datetime) -> int:
+    """After the clinic's default quiet hours change: re-plan the open visits of its patients who
+    use that default. Returns how many visits were re-planned."""
+    visits = db.session.scalars(
+        select(Visit)
+        .join(Patient, Patient.id == Visit.patient_id)
+        .where(
+            Visit.clinic_id == clinic.id,
+            Patient.quiet_start.is_(None),
+            Visit.id.in_(select(Reminder.visit_id).where(Reminder.status == "planned")),
+        )
+    ).all()
+    for visit in visits:
+        replan(visit, now, QuietHours(clinic.quiet_start, clinic.quiet_end))
+    return len(visits)
+
+
 def quiet_hours_for(patient: Patient, clinic: Clinic | None = None) -> QuietHours:
     """The patient's own quiet hours if they set them, else their clinic's default."""
     if patient.quiet_start is not None and patient.quiet_end is not None:

@@ -200,3 +200,60 @@ def test_demo_prints_links_under_the_given_base_url(runner):
     assert result.exit_code == 0
     assert "https://demo.example.org/sign-in" in result.output
     assert "https://demo.example.org/p/" in result.output
+
+
+# --- quiet hours, reminders, push keys ------------------------------------------------------------
+
+
+def test_clinic_quiet_hours_are_stored_and_open_visits_re_planned(runner, make_visit):
+    from datetime import UTC, datetime, time
+
+    from companion.models import Reminder
+    from companion.planning import NEXT_MORNING
+
+    assert create_clinic(runner, "Quiet Physio", "--timezone", "Europe/Madrid").exit_code == 0
+    clinic = db.session.scalar(select(Clinic).where(Clinic.name == "Quiet Physio"))
+    assert (clinic.quiet_start, clinic.quiet_end) == (time(21, 30), time(8, 0))
+    at = datetime(2099, 11, 20, 8, 0, tzinfo=UTC)  # 09:00 Madrid, far ahead: nothing expired
+    visit = make_visit(clinic, performed_at=at, now=at).visit
+
+    result = runner.invoke(args=["clinic", "quiet-hours", "Quiet Physio", "21:00-09:30"])
+
+    assert result.exit_code == 0, result.output
+    assert "re-planned 1 open visit" in result.output
+    db.session.expire_all()
+    morning = db.session.scalar(
+        select(Reminder).where(Reminder.visit_id == visit.id, Reminder.kind == NEXT_MORNING)
+    )
+    assert morning.due_at == datetime(2099, 11, 21, 8, 30, tzinfo=UTC)  # 09:30 Madrid
+
+
+def test_bad_quiet_hours_are_refused_and_change_nothing(runner):
+    create_clinic(runner, "Quiet Physio")
+    result = runner.invoke(args=["clinic", "quiet-hours", "Quiet Physio", "late"])
+    assert result.exit_code != 0 and "21:30-08:00" in result.output
+    clinic = db.session.scalar(select(Clinic).where(Clinic.name == "Quiet Physio"))
+    db.session.refresh(clinic)
+    assert clinic.quiet_start.hour == 21
+
+
+def test_reminders_dispatch_says_when_nothing_is_due(runner):
+    result = runner.invoke(args=["reminders", "dispatch"])
+    assert result.exit_code == 0 and "No reminders due." in result.output
+
+
+def test_push_keygen_keeps_the_key_browsers_subscribed_to(runner, monkeypatch, tmp_path):
+    import config
+
+    monkeypatch.delenv("VAPID_PRIVATE_KEY", raising=False)
+    monkeypatch.setattr(config, "INSTANCE", tmp_path / "keys")
+    first = runner.invoke(args=["push", "keygen"])
+    again = runner.invoke(args=["push", "keygen"])
+    replaced = runner.invoke(args=["push", "keygen", "--force"])
+
+    key = first.output.strip().splitlines()[-1]
+    assert first.exit_code == 0 and "Wrote a new key" in first.output
+    assert len(key) == 87  # 65-byte uncompressed P-256 point, base64url without padding
+    assert "Keeping the existing key" in again.output and again.output.strip().endswith(key)
+    assert not replaced.output.strip().endswith(key)
+    assert oct((tmp_path / "keys" / "vapid_private.pem").stat().st_mode & 0o777) == "0o600"
