@@ -156,7 +156,14 @@ reminders_cli = click.Group("reminders", help="The reminder worker.")
 @reminders_cli.command("run")
 def reminders_run() -> None:
     """Run the reminder worker until stopped (any number may run at once)."""
+    import logging
+
     from .reminders import run_worker
+
+    # Operators read what the worker did in its output (counts only; never health data).
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     run_worker(current_app._get_current_object())  # type: ignore[attr-defined]
 
