@@ -164,6 +164,7 @@ def reminders_run() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick is noise
 
     run_worker(current_app._get_current_object())  # type: ignore[attr-defined]
 
