@@ -12,6 +12,15 @@ accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 _TOKEN = re.compile(r"/p/[^/?\s\"]+")
+# The calendar feed's token is a capability too (companion/channels/calendar.py). Redacted with or
+# without its ".ics", so a mistyped feed URL does not leak the token either.
+_CALENDAR_TOKEN = re.compile(r"/calendar/[^/?\s\"]+?(\.ics)?(?=[/?\s\"]|$)")
+
+
+def redact(text: str) -> str:
+    """A request line, path or referrer with every capability token replaced."""
+    text = _TOKEN.sub("/p/[redacted]", text)
+    return _CALENDAR_TOKEN.sub(lambda m: "/calendar/[redacted]" + (m.group(1) or ""), text)
 
 
 class RedactingLogger(Logger):
@@ -19,9 +28,11 @@ class RedactingLogger(Logger):
 
     def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
         atoms = super().atoms(resp, req, environ, request_time)
-        for key in ("r", "U", "f"):
-            if isinstance(atoms.get(key), str):
-                atoms[key] = _TOKEN.sub("/p/[redacted]", atoms[key])
+        # Every text atom, not only the request line: a custom access_log_format may name the raw
+        # URI, path or referrer through the environ atoms ({raw_uri}e, {path_info}e, ...).
+        for key, value in list(atoms.items()):
+            if isinstance(value, str):
+                atoms[key] = redact(value)
         return atoms
 
 

@@ -73,7 +73,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
 
-    from . import api, auth, cli, clinic, errors, headers, patient, pwa
+    from . import api, auth, calendar_feed, cli, clinic, errors, headers, patient, pwa
 
     errors.init_app(app)
     headers.init_app(app)
@@ -83,6 +83,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(patient.bp)
     app.register_blueprint(clinic.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(calendar_feed.bp)
     app.before_request(auth.enforce_session_timeouts)
 
     @app.get("/healthz")

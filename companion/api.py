@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from . import audit
 from .auth import current_link
+from .channels.calendar import feed_url as calendar_feed_url
 from .checkins import CheckInConflict, CheckInDetails, checkins_for_patient, submit_checkin
 from .errors import APIError
 from .extensions import csrf, db, limiter
@@ -132,6 +133,7 @@ def create_visit(principal: Clinic, body: VisitIn) -> tuple[Response, int]:
     created = VisitCreated(
         visit_id=visit.id,
         patient_url=patient_url(issued.token),
+        calendar_url=calendar_feed_url(issued.link),
         expires_at=issued.link.expires_at,
     )
     return jsonify(created.model_dump(mode="json")), 201

@@ -79,6 +79,13 @@ class VisitIn(_Body):
 class VisitCreated(BaseModel):
     visit_id: uuid.UUID
     patient_url: str
+    calendar_url: Annotated[
+        str,
+        Field(
+            description="iCalendar feed of the visit's reminders (a capability URL of its own, "
+            "valid as long as the patient link)"
+        ),
+    ]
     expires_at: datetime
 
 

@@ -80,7 +80,7 @@ def test_creating_a_visit_returns_a_link_that_redeems(client, key):
     response = post_visit(client, key, VISIT)
     assert response.status_code == 201
     data = response.get_json()
-    assert set(data) == {"visit_id", "patient_url", "expires_at"}
+    assert set(data) == {"visit_id", "patient_url", "calendar_url", "expires_at"}
     visit = db.session.get(Visit, uuid.UUID(data["visit_id"]))
     assert visit.performed_at == datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
     assert visit.regions == ["neck", "shoulder"] and visit.insertions == 8
