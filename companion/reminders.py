@@ -409,10 +409,10 @@ def drain(
                 counts = dispatch_batch(now or utcnow(), sender, settings)
                 if not counts:
                     break
+                # Retried rows wait for their backoff and lost ones are leased elsewhere, so
+                # neither is claimed again in this drain: the loop ends when nothing is due.
                 for status, n in counts.items():
                     totals[status] = totals.get(status, 0) + n
-                if set(counts) <= {"planned", "lost"}:
-                    break  # only retries left: they wait for their backoff
         finally:
             db.session.remove()
     if totals:

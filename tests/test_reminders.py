@@ -342,3 +342,17 @@ def test_quiet_hours_default_comes_from_the_clinic(app, make_clinic, make_visit)
     }
 
     assert planned[NEXT_MORNING] == datetime(2026, 11, 21, 8, 30, tzinfo=UTC)  # 09:30 Madrid
+
+
+def test_one_drain_sends_every_due_reminder_batch_after_batch(
+    app, make_clinic, make_visit, push_service
+):
+    app.config["REMINDER_BATCH_SIZE"] = 2
+    clinic = make_clinic()
+    visits = [make_visit(clinic, performed_at=VISIT_AT, now=VISIT_AT).visit for _ in range(5)]
+    for visit in visits:
+        subscribe(visit, push_service)
+    push_service.answer(push_service.new_subscription(), 500)  # an unrelated device: no effect
+
+    assert dispatch(app, TWO_HOURS_LATER) == {"sent": 5}
+    assert len({m.headers["topic"] for m in push_service.received}) == 5
