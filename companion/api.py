@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
@@ -13,7 +14,7 @@ from .channels.calendar import feed_url as calendar_feed_url
 from .checkins import CheckInConflict, CheckInDetails, checkins_for_patient, submit_checkin
 from .errors import APIError
 from .extensions import csrf, db, limiter
-from .models import ApiKey, CheckIn, Clinic, PatientLink
+from .models import ApiKey, CheckIn, Clinic, PatientLink, Reminder, Visit
 from .openapi import document, operation
 from .push import delete_subscription, endpoint_allowed, save_subscription
 from .schemas import (
@@ -25,12 +26,20 @@ from .schemas import (
     PushSubscriptionIn,
     PushSubscriptionOut,
     PushSubscriptionRef,
+    ReminderOut,
     VisitCreated,
     VisitIn,
+    VisitUpdated,
 )
 from .timeutil import utcnow
 from .tokens import hash_token
-from .visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
+from .visits import (
+    PatientDetails,
+    VisitDetails,
+    find_or_create_patient,
+    record_visit,
+    update_visit,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # The API is authenticated by a bearer key or by the SameSite patient cookie plus a JSON-only body
@@ -137,6 +146,72 @@ def create_visit(principal: Clinic, body: VisitIn) -> tuple[Response, int]:
         expires_at=issued.link.expires_at,
     )
     return jsonify(created.model_dump(mode="json")), 201
+
+
+@bp.put("/visits/<uuid:visit_id>")
+@limiter.limit("120 per minute")
+@operation(
+    "PUT",
+    "/api/v1/visits/{visit_id}",
+    "Correct a visit; its unsent reminders are planned again",
+    body=VisitIn,
+    security="clinicKey",
+    authenticate=require_clinic_key,
+    responses={
+        200: ("Visit corrected", VisitUpdated),
+        404: ("No such visit in this clinic", ErrorBody),
+        409: ("The patient reference differs from the visit's patient", ErrorBody),
+    },
+)
+def update_visit_api(principal: Clinic, body: VisitIn, visit_id: uuid.UUID) -> Response:
+    visit = db.session.scalar(
+        select(Visit).where(Visit.id == visit_id, Visit.clinic_id == principal.id)
+    )
+    if visit is None:
+        raise APIError(404, "not_found", "No such visit.")
+    p = body.patient
+    if p.ref != visit.patient.ref:
+        raise APIError(
+            409,
+            "patient_mismatch",
+            "A visit cannot move to another patient; record a new visit instead.",
+            "patient.ref",
+        )
+    now = utcnow()
+    update_visit(
+        visit,
+        PatientDetails(p.ref, p.display_name, p.timezone, p.language),
+        VisitDetails(
+            performed_at=body.performed_at,
+            regions=list(body.regions),
+            stretches=None if body.stretches is None else list(body.stretches),
+            insertions=body.insertions,
+            electrical_stimulation=body.electrical_stimulation,
+            first_visit=body.first_visit,
+        ),
+        now,
+    )
+    audit.record(
+        "visit.update",
+        now=now,
+        clinic_id=principal.id,
+        actor_type="api_key",
+        actor_id=g.api_key.id,
+        target_type="visit",
+        target_id=visit.id,
+    )
+    db.session.commit()
+    rows = db.session.scalars(
+        select(Reminder).where(Reminder.visit_id == visit.id).order_by(Reminder.due_at)
+    )
+    updated = VisitUpdated(
+        visit_id=visit.id,
+        reminders=[
+            ReminderOut(kind=r.kind, due_at=r.due_at, expires_at=r.expires_at, status=r.status)
+            for r in rows
+        ],
+    )
+    return jsonify(updated.model_dump(mode="json"))
 
 
 def patient_url(token: str) -> str:

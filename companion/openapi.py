@@ -8,6 +8,7 @@ Schema 2020-12 as is); this module only assembles paths around them.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -125,6 +126,18 @@ def document(title: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in _OPERATIONS:
         entry: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
+        # Path templates such as /visits/{visit_id}: every one of ours is a UUID.
+        names = re.findall(r"{(\w+)}", op.path)
+        if names:
+            entry["parameters"] = [
+                {
+                    "name": n,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+                for n in names
+            ]
         if op.security:
             entry["security"] = [{op.security: []}]
         if op.body is not None:

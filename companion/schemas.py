@@ -89,6 +89,21 @@ class VisitCreated(BaseModel):
     expires_at: datetime
 
 
+class ReminderOut(BaseModel):
+    kind: str
+    due_at: datetime
+    expires_at: datetime
+    status: str
+
+
+class VisitUpdated(BaseModel):
+    visit_id: uuid.UUID
+    reminders: Annotated[
+        list[ReminderOut],
+        Field(description="The visit's reminders after re-planning; sent ones are never moved"),
+    ]
+
+
 class CheckInIn(_Body):
     id: Annotated[
         uuid.UUID, Field(description="Chosen by the client; makes the request idempotent")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 
 from companion.care import stretches
 from companion.extensions import db
-from companion.models import AuditEvent, CheckIn, Patient, PatientLink, Visit
+from companion.models import AuditEvent, CheckIn, Patient, PatientLink, Reminder, Visit
 from companion.tokens import hash_token
 
 VISIT = {
@@ -61,7 +62,8 @@ def test_openapi_document_is_valid_openapi_31_and_covers_every_api_route(client,
     assert doc["openapi"].startswith("3.1")
     validate(doc)  # raises on an invalid document
     routes = {
-        (method.lower(), rule.rule)
+        # Flask's <uuid:visit_id> is OpenAPI's {visit_id}.
+        (method.lower(), re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule))
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api/v1")
         for method in rule.methods - {"HEAD", "OPTIONS"}
@@ -417,3 +419,71 @@ def test_a_checkin_for_another_visit_is_refused_and_not_stored(patient_client):
         "/api/v1/checkins", json=checkin_body(visit_id=str(patient_client.visit.id))
     )
     assert ok.status_code == 201
+
+
+# --- correcting a visit ---------------------------------------------------------------------------
+
+
+def _future_visit(client, key: str) -> tuple[str, dict[str, Any]]:
+    body = {**VISIT, "performed_at": "2099-11-20T09:00:00+01:00"}
+    return post_visit(client, key, body).get_json()["visit_id"], body
+
+
+def put_visit(client, key: str, visit_id: str, body: Any) -> Any:
+    return client.put(
+        f"/api/v1/visits/{visit_id}", json=body, headers={"Authorization": f"Bearer {key}"}
+    )
+
+
+def test_correcting_a_visit_through_the_api_re_plans_its_reminders(client, key):
+    visit_id, body = _future_visit(client, key)
+    before = {r.kind: r.due_at for r in db.session.scalars(select(Reminder))}
+
+    response = put_visit(
+        client, key, visit_id, {**body, "performed_at": "2099-11-20T10:30:00+01:00"}
+    )
+
+    assert response.status_code == 200, response.get_json()
+    data = response.get_json()
+    after = {r["kind"]: r for r in data["reminders"]}
+    assert set(after) == set(before)
+    moved = datetime.fromisoformat(after["after_48h"]["due_at"])
+    assert moved - before["after_48h"] == timedelta(hours=1, minutes=30)
+    assert {r["status"] for r in data["reminders"]} == {"planned"}
+    assert db.session.get(Visit, uuid.UUID(visit_id)).performed_at == datetime(
+        2099, 11, 20, 9, 30, tzinfo=UTC
+    )
+    assert "visit.update" in db.session.scalars(select(AuditEvent.action)).all()
+
+
+def test_a_visit_cannot_move_to_another_patient(client, key):
+    visit_id, body = _future_visit(client, key)
+    other = {**body, "patient": {**body["patient"], "ref": "P-2"}}
+
+    response = put_visit(client, key, visit_id, other)
+
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "patient_mismatch"
+    assert db.session.get(Visit, uuid.UUID(visit_id)).performed_at == datetime(
+        2099, 11, 20, 8, 0, tzinfo=UTC
+    )
+
+
+def test_another_clinics_visit_is_not_found(client, key, make_clinic, make_api_key):
+    visit_id, body = _future_visit(client, key)
+    stranger = make_api_key(make_clinic())
+
+    assert put_visit(client, stranger, visit_id, body).status_code == 404
+    assert put_visit(client, "ak_wrong", visit_id, body).status_code == 401
+
+
+def test_a_bad_correction_is_a_422_and_changes_nothing(client, key):
+    visit_id, body = _future_visit(client, key)
+
+    response = put_visit(client, key, visit_id, {**body, "performed_at": "tomorrow"})
+
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "performed_at"
+    assert db.session.get(Visit, uuid.UUID(visit_id)).performed_at == datetime(
+        2099, 11, 20, 8, 0, tzinfo=UTC
+    )
