@@ -156,6 +156,8 @@ def from_environment() -> dict[str, object]:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "SIGN_IN_RATE_LIMIT": os.environ.get("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
+        # Per feed, not per address: calendar providers fetch many patients' feeds from few hosts.
+        "CALENDAR_RATE_LIMIT": os.environ.get("CALENDAR_RATE_LIMIT", "60 per hour"),
         "SESSION_COOKIE_SECURE": secure_cookies,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
