@@ -110,21 +110,11 @@ def openapi_document() -> Response:
 def create_visit(principal: Clinic, body: VisitIn) -> tuple[Response, int]:
     clinic = principal
     now = utcnow()
-    p = body.patient
-    patient = find_or_create_patient(
-        clinic, PatientDetails(p.ref, p.display_name, p.timezone, p.language)
-    )
+    patient = find_or_create_patient(clinic, _patient_details(body))
     visit, issued = record_visit(
         clinic,
         patient,
-        VisitDetails(
-            performed_at=body.performed_at,
-            regions=list(body.regions),
-            stretches=None if body.stretches is None else list(body.stretches),
-            insertions=body.insertions,
-            electrical_stimulation=body.electrical_stimulation,
-            first_visit=body.first_visit,
-        ),
+        _visit_details(body),
         therapist_id=None,
         link_days=current_app.config["PATIENT_LINK_DAYS"],
         now=now,
@@ -169,8 +159,7 @@ def update_visit_api(principal: Clinic, body: VisitIn, visit_id: uuid.UUID) -> R
     )
     if visit is None:
         raise APIError(404, "not_found", "No such visit.")
-    p = body.patient
-    if p.ref != visit.patient.ref:
+    if body.patient.ref != visit.patient.ref:
         raise APIError(
             409,
             "patient_mismatch",
@@ -178,19 +167,7 @@ def update_visit_api(principal: Clinic, body: VisitIn, visit_id: uuid.UUID) -> R
             "patient.ref",
         )
     now = utcnow()
-    update_visit(
-        visit,
-        PatientDetails(p.ref, p.display_name, p.timezone, p.language),
-        VisitDetails(
-            performed_at=body.performed_at,
-            regions=list(body.regions),
-            stretches=None if body.stretches is None else list(body.stretches),
-            insertions=body.insertions,
-            electrical_stimulation=body.electrical_stimulation,
-            first_visit=body.first_visit,
-        ),
-        now,
-    )
+    update_visit(visit, _patient_details(body), _visit_details(body), now)
     audit.record(
         "visit.update",
         now=now,
@@ -212,6 +189,22 @@ def update_visit_api(principal: Clinic, body: VisitIn, visit_id: uuid.UUID) -> R
         ],
     )
     return jsonify(updated.model_dump(mode="json"))
+
+
+def _patient_details(body: VisitIn) -> PatientDetails:
+    p = body.patient
+    return PatientDetails(p.ref, p.display_name, p.timezone, p.language)
+
+
+def _visit_details(body: VisitIn) -> VisitDetails:
+    return VisitDetails(
+        performed_at=body.performed_at,
+        regions=list(body.regions),
+        stretches=None if body.stretches is None else list(body.stretches),
+        insertions=body.insertions,
+        electrical_stimulation=body.electrical_stimulation,
+        first_visit=body.first_visit,
+    )
 
 
 def patient_url(token: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from .extensions import db
 from .models import Clinic, Patient, Reminder, Visit
@@ -240,20 +240,24 @@ def answer_reminders(
     still show the push that went out.
     """
     kinds = list(KINDS) if usual_pain_given else [k for k in KINDS if k != DAY_7]
+    return _end_planned(
+        visit,
+        "answered",
+        "answered by a check-in",
+        now,
+        Reminder.due_at <= recorded_at + ANSWERS_WITHIN,
+        Reminder.kind.in_(kinds),
+    )
+
+
+def _end_planned(
+    visit: Visit, status: str, why: str, now: datetime, *conditions: ColumnElement[bool]
+) -> int:
+    """End the visit's still-planned reminders that match `conditions`; returns how many."""
     result = db.session.execute(
         update(Reminder)
-        .where(
-            Reminder.visit_id == visit.id,
-            Reminder.status == "planned",
-            Reminder.due_at <= recorded_at + ANSWERS_WITHIN,
-            Reminder.kind.in_(kinds),
-        )
-        .values(
-            status="answered",
-            finished_at=now,
-            lease_until=None,
-            last_error="answered by a check-in",
-        )
+        .where(Reminder.visit_id == visit.id, Reminder.status == "planned", *conditions)
+        .values(status=status, finished_at=now, lease_until=None, last_error=why)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
@@ -262,18 +266,7 @@ def answer_reminders(
 def mark_recovered(visit: Visit, now: datetime) -> int:
     """The patient says they are fully recovered: no more reminders for this visit."""
     visit.recovered_at = now
-    result = db.session.execute(
-        update(Reminder)
-        .where(Reminder.visit_id == visit.id, Reminder.status == "planned")
-        .values(
-            status="cancelled",
-            finished_at=now,
-            lease_until=None,
-            last_error="the patient said they are fully recovered",
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
+    return _end_planned(visit, "cancelled", "the patient said they are fully recovered", now)
 
 
 def resume_reminders(visit: Visit, now: datetime) -> None:
