@@ -142,6 +142,14 @@ def from_environment() -> dict[str, object]:
         vapid_public = vapid_public_key(vapid_pem)
     except ValueError:
         raise ConfigError("VAPID_PRIVATE_KEY must be a PEM-encoded P-256 private key") from None
+    lease = _int("REMINDER_LEASE_SECONDS", 120, minimum=10)
+    push_timeout = _int("PUSH_TIMEOUT_SECONDS", 10, minimum=1)
+    # A worker stops starting messages 2 timeouts + 5 s before its lease ends; leave it time to send.
+    if lease < 2 * push_timeout + 15:
+        raise ConfigError(
+            "REMINDER_LEASE_SECONDS must be at least 2 x PUSH_TIMEOUT_SECONDS + 15 "
+            f"({2 * push_timeout + 15}), got {lease}"
+        )
     return {
         "VAPID_PRIVATE_KEY": vapid_pem,
         "VAPID_PUBLIC_KEY": vapid_public,
@@ -175,11 +183,11 @@ def from_environment() -> dict[str, object]:
         # Reminders one worker claims at a time, and how long it may hold them before another
         # worker may take them over (it must send a whole batch within the lease).
         "REMINDER_BATCH_SIZE": _int("REMINDER_BATCH_SIZE", 100, minimum=1),
-        "REMINDER_LEASE_SECONDS": _int("REMINDER_LEASE_SECONDS", 120, minimum=10),
+        "REMINDER_LEASE_SECONDS": lease,
         "REMINDER_MAX_ATTEMPTS": _int("REMINDER_MAX_ATTEMPTS", 5, minimum=1),
         # Messages one worker has in flight to push services at once, and the wait for each.
         "PUSH_CONCURRENCY": _int("PUSH_CONCURRENCY", 16, minimum=1),
-        "PUSH_TIMEOUT_SECONDS": _int("PUSH_TIMEOUT_SECONDS", 10, minimum=1),
+        "PUSH_TIMEOUT_SECONDS": push_timeout,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
     }

@@ -95,9 +95,9 @@ def submit_checkin(
         if timed_by_server:
             details = replace(details, recorded_at=existing.recorded_at)
         return _replay(existing, details.digest()), False
-    answer_reminders(
-        visit, details.recorded_at, now, usual_pain_given=details.usual_pain is not None
-    )
+    # A phone whose clock runs ahead must not answer tomorrow's questions today.
+    answered_at = min(details.recorded_at, now)
+    answer_reminders(visit, answered_at, now, usual_pain_given=details.usual_pain is not None)
     return checkin, True
 
 

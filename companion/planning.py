@@ -28,6 +28,9 @@ AFTER_72H = "after_72h"  # check-in only if still above the envelope, or no chec
 DAY_7 = "day_7"  # how is your usual pain (global impression of change)
 KINDS = (AFTER_2H, EVENING, NEXT_MORNING, AFTER_48H, AFTER_72H, DAY_7)
 
+# Same-day nudges: deferred by quiet hours into the next day, they are dropped, not sent late.
+SAME_DAY_ONLY = frozenset({AFTER_2H, EVENING})
+
 EVENING_LATEST = time(21, 0)
 MORNING_AT = time(9, 0)
 # Reminders that land this close together after deferral become one (clinical.md).
@@ -128,20 +131,26 @@ def plan_reminders(
 ) -> list[PlannedReminder]:
     """The reminders for a visit, earliest first, each at most once."""
     quiet = quiet or QuietHours()
-    planned = [
-        PlannedReminder(
-            kind,
-            due,
-            due + VALID_FOR[kind],
-            conditional=kind == AFTER_72H,
+    tz = ZoneInfo(zone)
+    planned: list[PlannedReminder] = []
+    for kind, moment in _moments(performed_at, zone):
+        due = after_quiet_hours(moment, zone, quiet.start, quiet.end)
+        if (
+            kind in SAME_DAY_ONLY
+            and due > moment
+            and due.astimezone(tz).date() > moment.astimezone(tz).date()
+        ):
+            # clinical.md: "the 2 h nudge is not sent the next day". Quiet hours pushed this one
+            # into tomorrow, where the morning check-in already asks how the patient is.
+            continue
+        planned.append(
+            PlannedReminder(kind, due, due + VALID_FOR[kind], conditional=kind == AFTER_72H)
         )
-        for kind, moment in _moments(performed_at, zone)
-        for due in [after_quiet_hours(moment, zone, quiet.start, quiet.end)]
-    ]
     planned.sort(key=lambda r: (r.due_at, KINDS.index(r.kind)))
     merged: list[PlannedReminder] = []
     for reminder in planned:
-        if merged and reminder.due_at - merged[-1].due_at < MERGE_WITHIN:
+        # "Within 2 hours of each other" (clinical.md): exactly 2 hours apart is within.
+        if merged and reminder.due_at - merged[-1].due_at <= MERGE_WITHIN:
             # Keep the later purpose (it asks for the check-in that matters more) at the earlier
             # time, so the patient is nudged once, as soon as it is allowed, and never twice.
             earlier = merged[-1]
@@ -197,7 +206,13 @@ def replan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> None
     }
     wanted = {p.kind: p for p in _plan_for(visit, quiet)}
     for kind, row in rows.items():
-        if row.status != "planned" or (row.lease_until is not None and row.lease_until > now):
+        if row.lease_until is not None and row.lease_until > now:
+            continue  # a worker is sending it right now
+        if row.status in REVIVABLE and row.sent_at is None and kind in wanted:
+            # Ended only because of the old details (a mistyped time): the new plan decides.
+            row.status, row.finished_at, row.last_error = "planned", None, None
+            row.attempts, row.claim_token = 0, None
+        if row.status != "planned":
             continue
         planned = wanted.get(kind)
         if planned is None:
@@ -220,6 +235,10 @@ def replan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> None
                     created_at=now,
                 )
             )
+
+
+# Ended by an earlier plan or by the clock, never sent: a correction may bring them back.
+REVIVABLE = frozenset({"cancelled", "expired"})
 
 
 def _end(row: Reminder, status: str, why: str, now: datetime) -> None:
@@ -258,6 +277,33 @@ def _end_planned(
         update(Reminder)
         .where(Reminder.visit_id == visit.id, Reminder.status == "planned", *conditions)
         .values(status=status, finished_at=now, lease_until=None, last_error=why)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def supersede_earlier_visits(visit: Visit, now: datetime) -> int:
+    """A newer visit opens a new episode: the patient's earlier visits stop reminding, so two
+    episodes never nudge at once (and a tap, which opens the newest visit, never answers an old
+    question). Returns how many reminders were cancelled."""
+    result = db.session.execute(
+        update(Reminder)
+        .where(
+            Reminder.status == "planned",
+            Reminder.visit_id.in_(
+                select(Visit.id).where(
+                    Visit.patient_id == visit.patient_id,
+                    Visit.id != visit.id,
+                    Visit.performed_at <= visit.performed_at,
+                )
+            ),
+        )
+        .values(
+            status="cancelled",
+            finished_at=now,
+            lease_until=None,
+            last_error="a newer visit took over its reminders",
+        )
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0

@@ -19,8 +19,9 @@ push `Topic` and the notification `tag` (both the reminder id) make the phone sh
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,17 +29,25 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
 from flask_babel import force_locale
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from . import push
 from .care.triage import RULES, envelope_window
 from .channels import webpush
 from .extensions import db
-from .models import CheckIn, Delivery, PatientLink, PushSubscription, Reminder, Visit
+from .models import (
+    CheckIn,
+    Clinic,
+    Delivery,
+    PatientLink,
+    PushSubscription,
+    Reminder,
+    Visit,
+)
 from .notices import NOTICES
-from .planning import AFTER_72H
-from .timeutil import utcnow
+from .planning import AFTER_72H, quiet_hours_for
+from .timeutil import after_quiet_hours, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +84,10 @@ class Job:
     attempts: int
     expires_at: datetime
     message: webpush.Message | None  # None: nothing to send (see `verdict`)
-    verdict: str | None  # a final status decided without sending (skipped, cancelled, no_device)
+    verdict: str | None  # decided without sending: skipped, cancelled, no_device, expired, defer
     why: str | None
     subscribers: list[tuple[uuid.UUID, webpush.Subscriber]] = field(default_factory=list)
+    defer_to: datetime | None = None  # with verdict "defer": the end of the patient's quiet hours
 
 
 @dataclass(frozen=True)
@@ -90,22 +100,31 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
 
 
-def expire_overdue(now: datetime) -> int:
-    """Reminders whose moment has passed are never sent late (clinical.md: each one expires)."""
-    result = db.session.execute(
-        update(Reminder)
-        .where(
-            Reminder.status == "planned",
-            Reminder.expires_at <= now,
-            or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now),
+def expire_overdue(now: datetime, max_attempts: int) -> int:
+    """End what may no longer be sent: reminders whose moment has passed (clinical.md: each one
+    expires), and those whose attempts ran out without a worker finishing them (a worker that
+    crashed on them again and again must not send them for ever)."""
+    free = or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now)
+    ended = 0
+    for condition, status, why in (
+        (Reminder.expires_at <= now, "expired", None),
+        (Reminder.attempts >= max_attempts, "failed", "gave up: no worker finished sending it"),
+    ):
+        result = db.session.execute(
+            update(Reminder)
+            .where(Reminder.status == "planned", free, condition)
+            .values(
+                status=status, finished_at=now, lease_until=None, claim_token=None, last_error=why
+            )
+            .execution_options(synchronize_session=False)
         )
-        .values(status="expired", finished_at=now, lease_until=None, claim_token=None)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
+        ended += result.rowcount or 0
+    return ended
 
 
-def claim(now: datetime, limit: int, lease: timedelta) -> tuple[uuid.UUID, list[uuid.UUID]]:
+def claim(
+    now: datetime, limit: int, lease: timedelta, max_attempts: int = 1_000
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """Lease up to `limit` due reminders in one statement; returns (claim token, their ids).
 
     `FOR UPDATE SKIP LOCKED` lets concurrent workers take disjoint batches on PostgreSQL; SQLite
@@ -120,6 +139,7 @@ def claim(now: datetime, limit: int, lease: timedelta) -> tuple[uuid.UUID, list[
             Reminder.expires_at > now,
             or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now),
             or_(Reminder.next_attempt_at.is_(None), Reminder.next_attempt_at <= now),
+            Reminder.attempts < max_attempts,
         )
         .order_by(Reminder.due_at)
         .limit(limit)
@@ -164,7 +184,12 @@ def prepare(
     """Read what the claimed reminders need: the visit, the patient's devices, the words to send."""
     reminders = db.session.scalars(
         select(Reminder)
-        .where(Reminder.id.in_(list(ids)), Reminder.claim_token == token)
+        # Still planned: a check-in or "fully recovered" may have ended it since the claim.
+        .where(
+            Reminder.id.in_(list(ids)),
+            Reminder.claim_token == token,
+            Reminder.status == "planned",
+        )
         .options(selectinload(Reminder.visit).selectinload(Visit.patient))
     ).all()
     patient_ids = {r.visit.patient_id for r in reminders}
@@ -193,11 +218,28 @@ def prepare(
         ):
             scores.setdefault(visit_id, []).append((at, score))
 
+    clinics = {
+        c.id: c
+        for c in db.session.scalars(
+            select(Clinic).where(Clinic.id.in_({r.visit.clinic_id for r in reminders}))
+        )
+    }
+
     jobs: list[Job] = []
     for reminder in reminders:
         visit = reminder.visit
         job = Job(reminder.id, token, reminder.attempts, reminder.expires_at, None, None, None)
         jobs.append(job)
+        # Planning kept it out of quiet hours, but a retry or a worker that was down can bring it
+        # back into them: it waits for their end again, or expires if that is too late.
+        quiet = quiet_hours_for(visit.patient, clinics.get(visit.clinic_id))
+        wake = after_quiet_hours(now, visit.patient.timezone, quiet.start, quiet.end)
+        if wake > now:
+            if wake < reminder.expires_at:
+                job.verdict, job.why, job.defer_to = "defer", "waiting for quiet hours to end", wake
+            else:
+                job.verdict, job.why = "expired", "its moment passed during quiet hours"
+            continue
         if visit.id not in live_links:
             # A tap would open "this link is no longer valid": do not send the patient there.
             job.verdict, job.why = "cancelled", "the patient link was revoked or has expired"
@@ -231,9 +273,17 @@ def prepare(
 
 
 def send_all(
-    jobs: list[Job], sender: webpush.PushSender, allowlist: Iterable[str], concurrency: int
+    jobs: list[Job],
+    sender: webpush.PushSender,
+    allowlist: Iterable[str],
+    concurrency: int,
+    deadline: float | None = None,
 ) -> dict[uuid.UUID, list[Attempt]]:
-    """Send every job's message to each of its devices, `concurrency` at a time. No database here."""
+    """Send every job's message to each of its devices, `concurrency` at a time. No database here.
+
+    `deadline` (a `time.monotonic()` value): messages not started by then are not sent now but
+    retried, so a batch never outlives its lease when push services are slow or down.
+    """
     allowlist = list(allowlist)
     work = [
         (job.reminder_id, sub_id, subscriber, job.message)
@@ -246,6 +296,11 @@ def send_all(
         item: tuple[uuid.UUID, uuid.UUID, webpush.Subscriber, webpush.Message],
     ) -> tuple[uuid.UUID, Attempt]:
         reminder_id, sub_id, subscriber, message = item
+        if deadline is not None and time.monotonic() > deadline:
+            return reminder_id, Attempt(
+                sub_id,
+                webpush.PushResult(webpush.ERROR, detail="not tried before the lease ran out"),
+            )
         if not push.endpoint_allowed(subscriber.endpoint, allowlist):
             # Stored under an older, wider allowlist: never contacted now (SSRF).
             return reminder_id, Attempt(
@@ -267,9 +322,12 @@ class Outcome:
     status: str  # "planned" again (retry) or a final status
     why: str | None
     retry_at: datetime | None = None
+    counts_as_attempt: bool = True
 
 
 def decide(job: Job, attempts: list[Attempt], now: datetime, max_attempts: int) -> Outcome:
+    if job.verdict == "defer":
+        return Outcome("planned", job.why, job.defer_to, counts_as_attempt=False)
     if job.verdict is not None:
         return Outcome(job.verdict, job.why)
     accepted = [a for a in attempts if a.result.outcome == webpush.ACCEPTED]
@@ -334,6 +392,8 @@ def finish(
         }
         if outcome.status == "planned":
             values["next_attempt_at"] = outcome.retry_at
+            if not outcome.counts_as_attempt:
+                values["attempts"] = Reminder.attempts - 1
         else:
             values["status"] = outcome.status
             values["finished_at"] = now
@@ -371,20 +431,31 @@ def finish(
 
 
 def dispatch_batch(
-    now: datetime, sender: webpush.PushSender, settings: WorkerSettings
+    now: datetime,
+    sender: webpush.PushSender,
+    settings: WorkerSettings,
+    finished_at: Callable[[], datetime] | None = None,
 ) -> dict[str, int]:
-    """One claim -> send -> finish round. Returns counts by final status (empty when nothing due)."""
-    expire_overdue(now)
-    token, ids = claim(now, settings.batch_size, settings.lease)
+    """One claim -> send -> finish round. Returns counts by final status (empty when nothing due).
+
+    `finished_at` gives the time written when the round ends (the clock, after the sending);
+    tests pass none, and the round's `now` is used throughout.
+    """
+    expire_overdue(now, settings.max_attempts)
+    token, ids = claim(now, settings.batch_size, settings.lease, settings.max_attempts)
     db.session.commit()  # the lease is visible to every other worker before we touch the network
     if not ids:
         return {}
+    # Stop starting new messages well before the lease ends: one in flight may still take a
+    # connect and a read timeout.
+    margin = 2 * sender.timeout + 5
+    deadline = time.monotonic() + settings.lease.total_seconds() - margin
     jobs = prepare(ids, token, now, settings)
     db.session.commit()  # no transaction stays open while we wait on push services
     attempts = send_all(
-        jobs, sender, current_app.config["PUSH_ENDPOINT_ALLOWLIST"], settings.concurrency
+        jobs, sender, current_app.config["PUSH_ENDPOINT_ALLOWLIST"], settings.concurrency, deadline
     )
-    return finish(jobs, attempts, now, settings.max_attempts)
+    return finish(jobs, attempts, finished_at() if finished_at else now, settings.max_attempts)
 
 
 def make_sender(app: Flask) -> webpush.PushSender:
@@ -406,7 +477,7 @@ def drain(
     with app.app_context():
         try:
             while True:
-                counts = dispatch_batch(now or utcnow(), sender, settings)
+                counts = dispatch_batch(now or utcnow(), sender, settings, None if now else utcnow)
                 if not counts:
                     break
                 # Retried rows wait for their backoff and lost ones are leased elsewhere, so
@@ -420,17 +491,6 @@ def drain(
             "reminders dispatched: %s", ", ".join(f"{k} {v}" for k, v in sorted(totals.items()))
         )
     return totals
-
-
-def count_due(now: datetime) -> int:
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(Reminder)
-            .where(Reminder.status == "planned", Reminder.due_at <= now)
-        )
-        or 0
-    )
 
 
 def run_worker(app: Flask) -> None:

@@ -9,7 +9,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from .care.helped import HELPED
@@ -167,10 +175,25 @@ def _b64url_bytes(length: int, name: str) -> object:
     return check
 
 
+def _p256_point(value: str) -> str:
+    """65 bytes is not enough: the bytes must be a point on P-256, or encryption fails at send
+    time (for every reminder of the batch, in the worker, long after the patient left)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+    except ValueError:
+        raise PydanticCustomError("invalid_key", "p256dh must be a P-256 public key") from None
+    return value
+
+
 class PushKeys(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # The browser's P-256 public key (uncompressed point) and its 16-byte auth secret (RFC 8291).
-    p256dh: Annotated[str, BeforeValidator(_b64url_bytes(65, "p256dh"))]
+    p256dh: Annotated[
+        str, BeforeValidator(_b64url_bytes(65, "p256dh")), AfterValidator(_p256_point)
+    ]
     auth: Annotated[str, BeforeValidator(_b64url_bytes(16, "auth"))]
 
 

@@ -6,12 +6,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .care import stretches
 from .extensions import db
-from .models import Clinic, Patient, PatientLink, Visit
-from .planning import replan, store_plan
+from .models import Clinic, Patient, PatientLink, Reminder, Visit
+from .planning import replan, store_plan, supersede_earlier_visits
 from .tokens import hash_token, new_token
 
 
@@ -80,7 +80,9 @@ def record_visit(
     )
     db.session.add(visit)
     db.session.flush()
+    supersede_earlier_visits(visit, now)
     store_plan(visit, now)
+    db.session.flush()
     return visit, issue_link(visit, link_days=link_days, now=now)
 
 
@@ -107,6 +109,11 @@ def update_visit(
     visit.updated_at = now
     db.session.flush()
     replan(visit, now)
+    db.session.flush()
+    # A later visit time moves the last reminder: the live links must still be open for it.
+    for link in visit.links:
+        if link.revoked_at is None and link.expires_at > now:
+            link.expires_at = max(link.expires_at, link_expiry(visit, 0, now))
 
 
 def chosen_stretches(details: VisitDetails) -> list[str]:
@@ -116,8 +123,14 @@ def chosen_stretches(details: VisitDetails) -> list[str]:
 
 
 def link_expiry(visit: Visit, link_days: int, now: datetime) -> datetime:
-    # The link lives as long as the episode: counted from the visit, never already expired on issue.
-    return max(visit.performed_at, now) + timedelta(days=link_days)
+    """The link lives as long as the episode: counted from the visit, never already expired on
+    issue, and never ending before the visit's last reminder can be answered (the day-7 question
+    is due a week after the visit and stays open a day)."""
+    episode_end = max(visit.performed_at, now) + timedelta(days=link_days)
+    last_reminder = db.session.scalar(
+        select(func.max(Reminder.expires_at)).where(Reminder.visit_id == visit.id)
+    )
+    return max(episode_end, last_reminder) if last_reminder else episode_end
 
 
 def revoke_links(visit: Visit, now: datetime) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -112,6 +112,8 @@ def verify_vapid(authorization: str, audience: str, expected_key: str | None) ->
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Several workers with many connections each: the default backlog of 5 refuses some of them.
+    request_queue_size = 256
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a sender killed mid-request (the fault test) resets its connection: expected
@@ -238,9 +240,9 @@ class PushService:
                     raise ValueError("content-encoding is not aes128gcm")
                 if self.decrypt:
                     record.payload = json.loads(decrypt_aes128gcm(body, sub.private_key, sub.auth))
-            except (VapidError, ValueError) as exc:
-                record.error = str(exc)
-                record.status = status = 400 if isinstance(exc, ValueError) else 401
+            except (VapidError, ValueError, InvalidTag) as exc:
+                record.error = str(exc) or type(exc).__name__
+                record.status = status = 401 if isinstance(exc, VapidError) else 400
         if self.on_message is not None:
             self.on_message(sub_id)
         if self.latency:

@@ -106,15 +106,32 @@ def test_quiet_hours_defer_to_their_end_and_never_drop():
 
 def test_a_late_visit_gets_one_morning_reminder_instead_of_a_night_nudge_and_a_morning_one():
     zone = "Europe/Madrid"
-    # 20:30: the 2 h nudge (22:30) is deferred to 08:00, within 2 h of the 09:00 check-in: one.
+    # 20:30: the 2 h nudge (22:30) would be deferred into tomorrow, where a same-day nudge is
+    # not sent (clinical.md); the 09:00 check-in is the first reminder, at its own time.
     plan = plan_reminders(local(zone, 2026, 11, 20, 20, 30), zone)
     kinds = [r.kind for r in plan]
     assert AFTER_2H not in kinds and EVENING not in kinds
     first = plan[0]
-    assert first.kind == NEXT_MORNING and first.due_at == local(zone, 2026, 11, 21, 8, 0)
+    assert first.kind == NEXT_MORNING and first.due_at == local(zone, 2026, 11, 21, 9, 0)
     dues = [r.due_at for r in plan]
     assert dues == sorted(dues) and len(set(kinds)) == len(kinds)
     assert all(b - a >= timedelta(hours=2) for a, b in pairwise(dues))
+
+
+def test_reminders_exactly_two_hours_apart_become_one():
+    zone = "Europe/Madrid"
+    # 17:00: the 2 h nudge at 19:00 and the evening one at 21:00 (capped) are exactly 2 h apart.
+    plan = by_kind(local(zone, 2026, 11, 20, 17, 0), zone)
+    assert AFTER_2H not in plan
+    assert plan[EVENING].due_at == local(zone, 2026, 11, 20, 19, 0)
+
+
+def test_a_same_day_nudge_deferred_into_the_next_day_is_dropped_not_sent_late():
+    zone = "Europe/Madrid"
+    # Quiet from 22:00: a 20:00 visit's 2 h nudge (22:00) would wait until 07:00 tomorrow.
+    plan = by_kind(local(zone, 2026, 11, 20, 20, 0), zone, QuietHours(time(22, 0), time(7, 0)))
+    assert AFTER_2H not in plan and EVENING not in plan
+    assert plan[NEXT_MORNING].due_at == local(zone, 2026, 11, 21, 9, 0)
 
 
 def test_the_patients_own_quiet_hours_are_honoured():

@@ -118,3 +118,14 @@ def test_the_public_key_is_the_servers_vapid_key(client, app):
     assert data == {"public_key": app.config["VAPID_PUBLIC_KEY"]}
     raw = base64.urlsafe_b64decode(data["public_key"] + "=" * (-len(data["public_key"]) % 4))
     assert len(raw) == 65 and raw[0] == 4  # an uncompressed P-256 point
+
+
+def test_a_key_that_is_not_a_p256_point_is_refused(patient_client):
+    body = subscription()
+    body["keys"]["p256dh"] = "BA" + "A" * 85  # 65 bytes, but not a point on the curve
+
+    response = patient_client.post("/api/v1/push-subscriptions", json=body)
+
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "keys.p256dh"
+    assert stored() == 0

@@ -15,7 +15,14 @@ from companion import reminders
 from companion.checkins import CheckInDetails, submit_checkin
 from companion.extensions import db
 from companion.models import Delivery, PushSubscription, Reminder
-from companion.planning import AFTER_2H, AFTER_72H, NEXT_MORNING, mark_recovered
+from companion.planning import (
+    AFTER_2H,
+    AFTER_48H,
+    AFTER_72H,
+    DAY_7,
+    NEXT_MORNING,
+    mark_recovered,
+)
 from companion.push import save_subscription
 from companion.visits import revoke_links
 from tests.pushserver import PushService
@@ -178,7 +185,7 @@ def test_a_429_waits_for_retry_after(app, visit, push_service):
     assert row.next_attempt_at == TWO_HOURS_LATER + timedelta(seconds=120)
 
 
-def test_a_401_is_not_retried_and_the_subscription_is_kept(app, visit, push_service):
+def test_a_403_is_not_retried_and_the_subscription_is_kept(app, visit, push_service):
     push_service.answer(subscribe(visit, push_service), 403)
 
     assert dispatch(app, TWO_HOURS_LATER) == {"failed": 1}
@@ -355,3 +362,77 @@ def test_one_drain_sends_every_due_reminder_batch_after_batch(
 
     assert dispatch(app, TWO_HOURS_LATER) == {"sent": 5}
     assert len({m.headers["topic"] for m in push_service.received}) == 5
+
+
+def test_a_device_whose_key_cannot_be_used_fails_alone_and_the_batch_goes_on(
+    app, make_clinic, make_visit, push_service
+):
+    clinic = make_clinic()
+    broken = make_visit(clinic, performed_at=VISIT_AT, now=VISIT_AT).visit
+    fine = make_visit(clinic, performed_at=VISIT_AT, now=VISIT_AT).visit
+    # 65 bytes that are not a point on P-256 (stored before keys were checked on the way in).
+    not_a_point = "BA" + "A" * 85
+    save_subscription(
+        broken.patient_id, push_service.origin + "/push/x", not_a_point, "A" * 22, VISIT_AT
+    )
+    subscribe(fine, push_service)
+
+    assert dispatch(app, TWO_HOURS_LATER) == {"failed": 1, "sent": 1}
+
+    row = reminder(broken, AFTER_2H)
+    assert row.last_error == "could not encrypt for this device"
+    assert reminder(fine, AFTER_2H).status == "sent"
+
+
+def test_a_reminder_no_worker_could_finish_stops_at_the_maximum(app, visit, push_service):
+    app.config["REMINDER_MAX_ATTEMPTS"] = 3
+    row = reminder(visit, AFTER_2H)
+    row.attempts = 3  # three workers died on it
+    db.session.commit()
+
+    assert dispatch(app, TWO_HOURS_LATER) == {}
+
+    row = reminder(visit, AFTER_2H)
+    assert row.status == "failed" and "no worker finished" in row.last_error
+
+
+def test_a_reminder_late_into_quiet_hours_waits_for_their_end_and_day_7_still_arrives(
+    app, visit, push_service
+):
+    subscribe(visit, push_service)
+    week = reminder(visit, DAY_7)
+    assert week.due_at == datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # 09:00 Madrid, a week on
+    late = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)  # 23:00 in Madrid: quiet hours
+
+    dispatch(app, late)
+    waiting = reminder(visit, DAY_7)
+    assert waiting.status == "planned" and waiting.attempts == 0
+    assert waiting.next_attempt_at == datetime(2026, 11, 28, 7, 0, tzinfo=UTC)  # 08:00 Madrid
+    assert push_service.received == []
+
+    assert dispatch(app, waiting.next_attempt_at) == {"sent": 1}
+    assert push_service.received[0].payload["tag"] == week.id.hex
+
+
+def test_a_checkin_from_a_clock_running_ahead_does_not_answer_later_reminders(app, visit):
+    future = VISIT_AT + timedelta(days=3)
+    details = CheckInDetails(uuid.uuid4(), future, 2, None, [], [], None)
+    submit_checkin(visit, details, now=VISIT_AT + timedelta(hours=1))
+    db.session.commit()
+
+    assert reminder(visit, AFTER_48H).status == "planned"
+    assert reminder(visit, AFTER_2H).status == "answered"  # due within 2 h of the real time
+
+
+def test_a_newer_visit_takes_over_the_reminders(app, make_clinic, make_visit):
+    clinic = make_clinic()
+    first = make_visit(clinic, ref="P-9", performed_at=VISIT_AT, now=VISIT_AT).visit
+    later = VISIT_AT + timedelta(days=2)
+    second = make_visit(clinic, ref="P-9", performed_at=later, now=later).visit
+
+    statuses = {
+        r.status for r in db.session.scalars(select(Reminder).where(Reminder.visit_id == first.id))
+    }
+    assert "planned" not in statuses
+    assert reminder(first, DAY_7).last_error == "a newer visit took over its reminders"
+    assert reminder(second, AFTER_2H).status == "planned"

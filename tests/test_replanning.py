@@ -61,14 +61,14 @@ def test_an_edit_ends_reminders_no_longer_planned_or_already_past(make_clinic, m
     assert EVENING in rows(visit)
 
     # Really 19:30 local: 21:00 is too close for an evening reminder, and the 2 h one (21:30)
-    # falls in quiet hours, is deferred to 08:00 and merges with the 09:00 morning one.
+    # falls in quiet hours and would be sent tomorrow: a same-day nudge is dropped instead.
     move(visit, VISIT_AT + timedelta(hours=10, minutes=30), now=VISIT_AT + timedelta(hours=11))
 
     after = rows(visit)
     assert after[EVENING].status == "cancelled"
     assert after[AFTER_2H].status == "cancelled"
     assert after[NEXT_MORNING].status == "planned"
-    assert after[NEXT_MORNING].due_at == datetime(2026, 11, 21, 7, 0, tzinfo=UTC)  # 08:00 local
+    assert after[NEXT_MORNING].due_at == datetime(2026, 11, 21, 8, 0, tzinfo=UTC)  # 09:00 local
 
 
 def test_an_edit_made_after_a_reminders_moment_expires_it(make_clinic, make_visit):
@@ -80,6 +80,19 @@ def test_an_edit_made_after_a_reminders_moment_expires_it(make_clinic, make_visi
     after = rows(visit)
     assert after[AFTER_2H].status == "expired"
     assert after[EVENING].status == "planned"
+
+
+def test_correcting_a_mistyped_time_back_brings_its_reminders_back(make_clinic, make_visit):
+    visit = make_visit(make_clinic(), performed_at=VISIT_AT, now=VISIT_AT).visit
+    wrong = VISIT_AT + timedelta(hours=10, minutes=30)  # 19:30 typed for 09:00
+    move(visit, wrong, now=VISIT_AT + timedelta(minutes=5))
+    assert rows(visit)[EVENING].status == "cancelled"
+
+    move(visit, VISIT_AT, now=VISIT_AT + timedelta(minutes=10))
+
+    after = rows(visit)
+    assert after[AFTER_2H].status == after[EVENING].status == "planned"
+    assert after[AFTER_2H].due_at == VISIT_AT + timedelta(hours=2)
 
 
 def test_replanning_with_nothing_changed_changes_nothing(make_clinic, make_visit):

@@ -107,7 +107,7 @@ class PushSender:
     def __init__(self, private_pem: str, subject: str, timeout: float = 10.0) -> None:
         self._vapid = Vapid02.from_pem(private_pem.encode("ascii"))
         self._subject = subject
-        self._timeout = timeout
+        self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[float, dict[str, str]]] = {}
@@ -117,6 +117,9 @@ class PushSender:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            # A push service answers, it never redirects: following a 3xx would let a response
+            # send us to a host the allowlist never saw.
+            session.max_redirects = 0
             self._local.session = session
         return session
 
@@ -149,7 +152,7 @@ class PushSender:
                 },
                 data=message.payload(),
                 ttl=message.ttl,
-                timeout=self._timeout,
+                timeout=self.timeout,
                 headers=headers,
                 content_encoding="aes128gcm",
                 requests_session=self._session(),
@@ -159,9 +162,15 @@ class PushSender:
             if exc.response is not None and getattr(exc.response, "status_code", None):
                 return classify(exc.response.status_code, exc.response.headers.get("Retry-After"))
             return PushResult(ERROR, detail="could not encrypt or send")
+        except requests.TooManyRedirects:
+            return PushResult(REJECTED, detail="push service redirected")
         except requests.Timeout:
             return PushResult(ERROR, detail="push service timed out")
         except requests.RequestException:
             return PushResult(ERROR, detail="push service unreachable")
+        except Exception:
+            # A key that is not a point on the curve, say: retrying cannot help.
+            log.exception("could not encrypt a reminder for a subscription")
+            return PushResult(REJECTED, detail="could not encrypt for this device")
         status = getattr(response, "status_code", 0)
         return classify(status, response.headers.get("Retry-After"))
