@@ -74,10 +74,20 @@ def instance_secret(
     if path.exists():
         return path.read_text().strip()
     INSTANCE.mkdir(parents=True, exist_ok=True)
+    # Written whole to a private temporary file, then linked into place: processes starting at
+    # once (web and worker under `make run`) all end up with the one value, never a half-written
+    # file. Several hosts must share the value through the environment instead (README).
     value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = INSTANCE / f".{filename}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        value = path.read_text()
+    finally:
+        tmp.unlink()
     return value.strip()
 
 
