@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -16,7 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.fields import DateTimeLocalField
+from wtforms.fields import DateTimeLocalField, TimeField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 from wtforms.validators import ValidationError as FormError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -25,6 +27,7 @@ from .care.helped import HELPED
 from .care.regions import REGIONS
 from .care.stretches import STRETCHES
 from .care.triage import OTHER_SYMPTOMS, RED_FLAGS
+from .reminder_settings import MAX_QUIET, quiet_length
 from .timeutil import is_iana_zone
 
 
@@ -107,3 +110,46 @@ class CheckInForm(FlaskForm):
     symptoms = MultiCheckboxField(choices=[(s.code, s.label) for s in OTHER_SYMPTOMS])
     helped = MultiCheckboxField(_l("What helped?"), choices=list(HELPED.items()))
     note = TextAreaField(_l("Anything else? (optional)"), validators=[Optional(), Length(max=1000)])
+
+
+class ClockField(TimeField):
+    """A wall-clock time from `<input type="time">` ("22:00"; some browsers add seconds)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("format", ["%H:%M", "%H:%M:%S"])
+        super().__init__(*args, **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            # WTForms' own message is generic English; say what we expect, in the patient's words.
+            raise ValueError(_l("Enter a time such as 22:00.")) from None
+
+
+class QuietHoursForm(FlaskForm):
+    start = ClockField(
+        _l("Quiet from"), validators=[InputRequired(message=_l("Enter a time such as 22:00."))]
+    )
+    end = ClockField(
+        _l("Quiet until"), validators=[InputRequired(message=_l("Enter a time such as 07:30."))]
+    )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        start, end = self.start.data, self.end.data
+        if start == end:
+            self.end.errors.append(_l("Choose an end time different from the start time."))
+            return False
+        if quiet_length(start, end) > MAX_QUIET:
+            hours = int(MAX_QUIET.total_seconds() // 3600)
+            self.end.errors.append(
+                _l(
+                    "Quiet hours can last at most %(hours)s hours, so your reminders still "
+                    "reach you during the day.",
+                    hours=hours,
+                )
+            )
+            return False
+        return True

@@ -12,10 +12,15 @@ import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from flask import Blueprint, Flask, Response, current_app, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from .notices import TITLE
+from .schemas import Language
 
 bp = Blueprint("pwa", __name__)
 
@@ -28,7 +33,13 @@ SHELL_ASSETS = ("css/app.css", "js/outbox.js", "js/app.js", "js/triage.js", "js/
 INSTALL_PAGES = ("patient.home", "patient.checkin", "patient.offline")
 KEPT_PAGES = (*INSTALL_PAGES, "patient.history")
 # The service worker's own code, in this order, after `self.BUILD`: one response, no importScripts.
-WORKER_SOURCES = ("js/outbox.js", "sw.js")
+# push.js is shared with the Reminders page: the worker subscribes again by itself when the browser
+# replaces a push subscription.
+WORKER_SOURCES = ("js/outbox.js", "js/push.js", "sw.js")
+# What a notification shows when a push arrives without a usable message. The worker must show
+# something for every push (Safari revokes a subscription that pushes silently), in the patient's
+# language, which it reads from the guide it keeps; so both languages are built in.
+FALLBACK_BODY = _l("You have a new aftercare reminder. Tap to open your guide.")
 
 
 @lru_cache(maxsize=256)
@@ -70,6 +81,17 @@ def _add_static_version(endpoint: str, values: dict[str, Any]) -> None:
             values["v"] = version
 
 
+LANGUAGES: tuple[str, ...] = get_args(Language)
+
+
+def fallback_notices() -> dict[str, dict[str, str]]:
+    notices = {}
+    for lang in LANGUAGES:
+        with force_locale(lang):
+            notices[lang] = {"title": str(TITLE), "body": str(FALLBACK_BODY)}
+    return notices
+
+
 @bp.get("/sw.js")
 def service_worker() -> Response:
     build = {
@@ -80,6 +102,12 @@ def service_worker() -> Response:
         "offline": url_for("patient.offline"),
         # Kept pages are forgotten once older than any patient link can live.
         "keep_days": current_app.config["PATIENT_LINK_DAYS"],
+        # Notifications: a tap opens a kept page, so it is never blank, even offline.
+        "home": url_for("patient.home"),
+        "icon": url_for("static", filename="icons/icon-192.png"),
+        "badge": url_for("static", filename="icons/badge-96.png"),
+        "notice": fallback_notices(),
+        "default_lang": LANGUAGES[0],
     }
     folder = Path(current_app.static_folder or "")
     sources = [(folder / name).read_text(encoding="utf-8") for name in WORKER_SOURCES]

@@ -5,10 +5,14 @@
  *   BUILD.install_pages  pages fetched at install: the guide, the check-in, the offline page
  *   BUILD.pages          every page kept for offline use (network-first, refreshed on each visit)
  *   BUILD.offline        the page shown for anything not kept
+ *   BUILD.home           the guide: what a notification opens when its own page will not do
+ *   BUILD.icon, .badge   notification images
+ *   BUILD.notice         {lang: {title, body}}: shown for a push without a usable message
+ * Then static/js/push.js (Push), so the worker can subscribe again by itself.
  * Only patient pages and static files are handled. Clinic pages and the API always go to the network,
  * so nothing a therapist sees is ever stored on a device.
  */
-/* global BUILD, Outbox */
+/* global BUILD, Outbox, Push */
 "use strict";
 
 var ASSETS = "assets-" + BUILD.release;
@@ -173,3 +177,109 @@ function flushAndTell() {
     }).then(function () { return report; });
   });
 }
+
+/* ---- reminders (web push) ------------------------------------------------------------------ */
+
+/* The language of the guide kept on this phone, which follows the patient's choice; the browser's
+ * own language when nothing is kept yet. Only used when a push carries no usable words. */
+function patientLanguage() {
+  return caches.open(PAGES)
+    .then(function (cache) { return cache.match(BUILD.home); })
+    .then(function (kept) { return kept ? kept.text() : ""; })
+    .then(function (html) {
+      var found = /<html[^>]*\blang="([a-zA-Z-]+)"/.exec(html);
+      var lang = found ? found[1] : String(self.navigator.language || "");
+      lang = lang.slice(0, 2).toLowerCase();
+      return BUILD.notice[lang] ? lang : BUILD.default_lang;
+    })
+    .catch(function () { return BUILD.default_lang; });
+}
+
+function words(value) {
+  return typeof value === "string" && value.trim() ? value : null;
+}
+
+/* Only a patient page of our own: a tap must never lead anywhere else. Anything else opens the
+ * guide, which is kept for offline use, so a tap never shows a blank page. */
+function pageToOpen(value) {
+  try {
+    var url = new URL(value, self.location.origin);
+    if (url.origin === self.location.origin && isPatientPage(url)) return url.href;
+  } catch (e) { /* not a URL */ }
+  return new URL(BUILD.home, self.location.origin).href;
+}
+
+function readPush(data) {
+  try {
+    var message = data ? data.json() : null;
+    return message && typeof message === "object" ? message : {};
+  } catch (e) {
+    return {}; // not JSON (or not decryptable into it): the neutral text is shown instead
+  }
+}
+
+/* Every push shows a notification: Safari revokes a subscription whose pushes show nothing. The
+ * message carries no health data (design.md), only neutral words, a tag and the page to open. */
+self.addEventListener("push", function (event) {
+  var message = readPush(event.data);
+  function show(lang) {
+    var fallback = BUILD.notice[lang] || BUILD.notice[BUILD.default_lang];
+    return self.registration.showNotification(words(message.title) || fallback.title, {
+      body: words(message.body) || fallback.body,
+      // The reminder id: a resend (delivery is at least once) replaces the notification shown.
+      tag: words(message.tag) || "reminder",
+      data: { url: pageToOpen(message.url) },
+      icon: BUILD.icon,
+      badge: BUILD.badge,
+      lang: lang,
+    });
+  }
+  event.waitUntil(patientLanguage().then(show).catch(function () {
+    return show(BUILD.default_lang);
+  }));
+});
+
+/* A tap: our window already on a patient page is brought forward and sent to the reminder's page
+ * (signed in by the patient cookie); otherwise a new window opens there. */
+self.addEventListener("notificationclick", function (event) {
+  event.notification.close();
+  var url = pageToOpen(event.notification.data && event.notification.data.url);
+  event.waitUntil(openPage(url));
+});
+
+function openPage(url) {
+  return self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (windows) {
+    var ours = windows.filter(function (client) {
+      var where = new URL(client.url);
+      return where.origin === self.location.origin && isPatientPage(where);
+    });
+    var target = ours.filter(function (client) { return client.url === url; })[0] || ours[0];
+    if (!target) return self.clients.openWindow(url);
+    // Focus first, while the tap still allows it; a browser that refuses does not stop the rest.
+    var focused = target.focus().catch(function () { return target; });
+    if (target.url === url) return focused;
+    return focused.then(function () { return target.navigate(url); }).then(function (client) {
+      return client || self.clients.openWindow(url);
+    }, function () {
+      // navigate() only works on a window this worker controls.
+      return self.clients.openWindow(url);
+    });
+  });
+}
+
+/* The browser replaced (or dropped) the subscription: subscribe again and tell the server, so
+ * reminders keep arriving without the patient doing anything. Without a connection, or with an
+ * ended link, nothing can be done here; the Reminders page shows "off" and offers the button. */
+self.addEventListener("pushsubscriptionchange", function (event) {
+  var old = event.oldSubscription;
+  var renewed = event.newSubscription;
+  var work = renewed ? Push.register(renewed, fetch.bind(self))
+    : Push.subscribe(self.registration.pushManager, fetch.bind(self));
+  event.waitUntil(work.then(function (subscription) {
+    var current = renewed || subscription;
+    if (old && old.endpoint && (!current || current.endpoint !== old.endpoint)) {
+      return Push.forget(old.endpoint, fetch.bind(self));
+    }
+    return undefined;
+  }).catch(function () { /* see above */ }));
+});

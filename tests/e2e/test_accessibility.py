@@ -1,6 +1,7 @@
 """Every patient page, in English and Spanish, checked by axe-core in chromium (WCAG 2.1 A and AA
 plus axe's best practices), and no English left on a Spanish page. Also the states that only the
-scripts draw (the offline outbox, the in-page triage result) and a 320 px wide screen."""
+scripts draw (the offline outbox, the in-page triage result, the reminder button's states) and a
+320 px wide screen."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from playwright.sync_api import expect
 
 from .conftest import PHONE
 from .test_pwa import check_in, go_online_first, lose_network
+from .test_reminders import (
+    IPHONE_SAFARI,
+    NO_PUSH_MANAGER,
+    fake_push_service,
+    open_reminders,
+    settle,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -87,6 +95,18 @@ def page_states(page, base: str, link_path: str) -> list[tuple[str, callable]]: 
 
         return go
 
+    def quiet_hours_error():  # type: ignore[no-untyped-def]
+        # Sent to the server as the form is (no script handles it): the page answers with messages.
+        page.goto(base + "/me/reminders")
+        page.locator("#start").fill("")
+        page.locator("#quiet button[type=submit]").click()
+        expect(page.locator("#start-errors")).to_be_visible()
+
+    def reminders_stopped():  # type: ignore[no-untyped-def]
+        page.goto(base + "/me/reminders")
+        page.locator("#recovered button[type=submit]").click()
+        expect(page.locator("#stopped")).to_be_visible()
+
     def stored_result():  # type: ignore[no-untyped-def]
         page.goto(base + "/me/check-in")
         check_in(page, soreness=3)
@@ -103,8 +123,12 @@ def page_states(page, base: str, link_path: str) -> list[tuple[str, callable]]: 
         ("red result", result(1, ("chest_pain",))),
         ("stored result page", stored_result),
         ("history with chart", visit("/me/check-ins")),
+        ("reminders", visit("/me/reminders")),
+        ("reminders with a quiet-hours error", quiet_hours_error),
         ("offline page", visit("/me/offline")),
         ("unknown page", visit(f"/me/check-in/{uuid.uuid4()}")),
+        # Last: it stops the visit's reminders, which changes the guide too.
+        ("reminders stopped", reminders_stopped),
     ]
 
 
@@ -131,7 +155,7 @@ def test_every_patient_page_passes_axe_and_speaks_one_language(
     page.context.clear_cookies()
     page.goto(server.url + "/me/")
     assert axe_violations(page) == [], "link not valid"
-    assert len(checked) == 10
+    assert len(checked) == 13
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
@@ -154,10 +178,45 @@ def test_patient_pages_fit_a_320_px_screen_and_200_percent_zoom(browser, server,
     context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True)
     page = context.new_page()
     page.goto(server.url + visit.link_path)
-    for path in ("/me/", "/me/check-in", "/me/check-ins", "/me/offline"):
+    for path in ("/me/", "/me/check-in", "/me/check-ins", "/me/reminders", "/me/offline"):
         page.goto(server.url + path)
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, path
     context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_reminder_button_states_pass_axe_and_speak_one_language(
+    language, axe_page, browser, server, patient_visit
+):
+    visit = patient_visit(language=language)
+    page = axe_page
+    fragments = english_fragments() if language == "es" else []
+
+    def check(expected_state: str) -> None:
+        assert settle(page) == expected_state
+        assert axe_violations(page) == [], expected_state
+        text = page.evaluate("document.documentElement.textContent")
+        assert [f for f in fragments if f in text] == [], expected_state
+
+    open_reminders(page, server.url, visit.link_path)
+    page.locator("#push-on").click()  # headless chromium answers "denied" by itself
+    check("blocked")
+    page.context.grant_permissions(["notifications"], origin=server.url)
+    page.reload()
+    page.locator("#push-on").click()  # no push service reachable here
+    check("failed")
+    page.add_init_script(fake_push_service())
+    page.reload()
+    page.locator("#push-on").click()
+    check("on")
+
+    iphone = browser.new_context(**PHONE, user_agent=IPHONE_SAFARI, bypass_csp=True)
+    page = iphone.new_page()
+    page.add_init_script(NO_PUSH_MANAGER)
+    page.goto(server.url + visit.link_path)
+    page.goto(server.url + "/me/reminders")
+    check("ios")
+    iphone.close()
