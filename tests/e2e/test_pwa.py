@@ -25,12 +25,30 @@ PAGES_KEPT = """async () => {
 OUTBOX = "() => Outbox.list()"
 
 
+def wait_until(page, predicate: str, arg: object = None, timeout_ms: int = 15000) -> None:
+    """Wait until an async page predicate is true.
+
+    Playwright's wait_for_function does not await a returned promise: the pending promise counts
+    as truthy and the wait ends at once. So the polling happens inside one evaluate instead.
+    """
+    poll = f"""async (arg) => {{
+      const predicate = {predicate};
+      const deadline = Date.now() + {timeout_ms};
+      while (Date.now() < deadline) {{
+        if (await predicate(arg)) return true;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }}
+      return false;
+    }}"""
+    assert page.evaluate(poll, arg), f"not true within {timeout_ms} ms: {predicate}"
+
+
 def go_online_first(page, base: str, link_path: str) -> None:
     """The one online visit: open the link, let the service worker install and keep the pages."""
     page.goto(base + link_path)
     expect(page).to_have_url(base + "/me/")
     page.wait_for_function(SW_CONTROLS)
-    page.wait_for_function(PAGES_KEPT)
+    wait_until(page, PAGES_KEPT)
 
 
 def lose_network(page_or_browser, server) -> None:
@@ -42,12 +60,13 @@ def lose_network(page_or_browser, server) -> None:
 
 def wait_until_kept(page, path: str, text: str) -> None:
     """Wait until the service worker keeps `path` for offline use with `text` in it."""
-    page.wait_for_function(
+    wait_until(
+        page,
         """async ([path, text]) => {
              const kept = await (await caches.open("pages")).match(path);
              return !!kept && (await kept.text()).includes(text);
            }""",
-        arg=[path, text],
+        [path, text],
     )
 
 
@@ -145,7 +164,7 @@ def test_twenty_offline_checkins_arrive_exactly_once_after_a_browser_restart(
 
     server.start()
     browser.set_offline(False)  # the `online` event flushes the outbox
-    page.wait_for_function("() => Outbox.list().then((entries) => entries.length === 0)")
+    wait_until(page, "() => Outbox.list().then((entries) => entries.length === 0)")
     expect(page.locator("#outbox")).to_be_hidden()
 
     stored = stored_checkins(live_app, visit.visit_id)
@@ -310,3 +329,20 @@ def test_a_double_tap_on_send_stores_one_checkin(phone, server, live_app, patien
     send.evaluate("(button) => { button.click(); button.click(); }")
     expect(phone.locator("#checkin-state")).to_have_text("Sent to your clinic.")
     assert len(stored_checkins(live_app, visit.visit_id)) == 1
+
+
+def test_a_new_visits_link_refreshes_the_pages_kept_offline(phone, server, live_app, patient_visit):
+    first = patient_visit(hours_ago=30)
+    go_online_first(phone, server.url, first.link_path)
+    second = patient_visit(hours_ago=1)
+    phone.goto(server.url + second.link_path)  # online: the guide of the new visit
+    wait_until_kept(phone, "/me/check-in", str(second.visit_id))
+    lose_network(phone, server)
+    phone.goto(server.url + "/me/check-in")
+    check_in(phone, soreness=2)
+    expect(phone.locator("#checkin-state")).to_contain_text("Saved on this phone")
+    server.start()
+    phone.context.set_offline(False)
+    wait_until(phone, "() => Outbox.list().then((entries) => entries.length === 0)")
+    assert len(stored_checkins(live_app, second.visit_id)) == 1
+    assert stored_checkins(live_app, first.visit_id) == []
