@@ -199,7 +199,7 @@ def replan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> None
     calendar that subscribed sees the event move rather than a second one appear. A row being sent
     right now (leased) is left to its worker.
     """
-    if visit.recovered_at is not None:
+    if visit.recovered_at is not None or _superseded(visit):
         return
     rows = {
         r.kind: r for r in db.session.scalars(select(Reminder).where(Reminder.visit_id == visit.id))
@@ -208,7 +208,7 @@ def replan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> None
     for kind, row in rows.items():
         if row.lease_until is not None and row.lease_until > now:
             continue  # a worker is sending it right now
-        if row.status in REVIVABLE and row.sent_at is None and kind in wanted:
+        if row.last_error in ENDED_BY_REPLAN and row.sent_at is None and kind in wanted:
             # Ended only because of the old details (a mistyped time): the new plan decides.
             row.status, row.finished_at, row.last_error = "planned", None, None
             row.attempts, row.claim_token = 0, None
@@ -216,9 +216,9 @@ def replan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> None
             continue
         planned = wanted.get(kind)
         if planned is None:
-            _end(row, "cancelled", "no longer planned after the visit changed", now)
+            _end(row, "cancelled", NO_LONGER_PLANNED, now)
         elif planned.expires_at <= now:
-            _end(row, "expired", "its moment had passed when the visit changed", now)
+            _end(row, "expired", PASSED_WHEN_CHANGED, now)
         else:
             row.due_at = planned.due_at
             row.expires_at = planned.expires_at
@@ -237,8 +237,22 @@ def replan(visit: Visit, now: datetime, quiet: QuietHours | None = None) -> None
             )
 
 
-# Ended by an earlier plan or by the clock, never sent: a correction may bring them back.
-REVIVABLE = frozenset({"cancelled", "expired"})
+# Why a re-plan ended a row. Only these come back when the visit is corrected again (a mistyped
+# time put right); a reminder cancelled for another reason (recovered, a newer visit, a revoked
+# link) stays cancelled.
+NO_LONGER_PLANNED = "no longer planned after the visit changed"
+PASSED_WHEN_CHANGED = "its moment had passed when the visit changed"
+ENDED_BY_REPLAN = frozenset({NO_LONGER_PLANNED, PASSED_WHEN_CHANGED})
+
+
+def _superseded(visit: Visit) -> bool:
+    """A later visit of the same patient has taken over the reminders (supersede_earlier_visits)."""
+    later = select(Visit.id).where(
+        Visit.patient_id == visit.patient_id,
+        Visit.id != visit.id,
+        Visit.performed_at > visit.performed_at,
+    )
+    return db.session.scalar(select(later.exists())) or False
 
 
 def _end(row: Reminder, status: str, why: str, now: datetime) -> None:

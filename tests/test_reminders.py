@@ -22,6 +22,7 @@ from companion.planning import (
     DAY_7,
     NEXT_MORNING,
     mark_recovered,
+    replan,
 )
 from companion.push import save_subscription
 from companion.visits import revoke_links
@@ -436,3 +437,20 @@ def test_a_newer_visit_takes_over_the_reminders(app, make_clinic, make_visit):
     assert "planned" not in statuses
     assert reminder(first, DAY_7).last_error == "a newer visit took over its reminders"
     assert reminder(second, AFTER_2H).status == "planned"
+
+
+def test_re_planning_an_earlier_visit_does_not_bring_back_what_a_newer_one_took_over(
+    app, make_clinic, make_visit
+):
+    clinic = make_clinic()
+    first = make_visit(clinic, ref="P-9", performed_at=VISIT_AT, now=VISIT_AT).visit
+    later = VISIT_AT + timedelta(days=2)
+    make_visit(clinic, ref="P-9", performed_at=later, now=later)
+
+    replan(first, later + timedelta(minutes=5))  # e.g. the patient changed their quiet hours
+    db.session.commit()
+
+    statuses = {
+        r.status for r in db.session.scalars(select(Reminder).where(Reminder.visit_id == first.id))
+    }
+    assert "planned" not in statuses
