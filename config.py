@@ -192,11 +192,11 @@ def from_environment() -> dict[str, object]:
         "REMINDER_TICK_SECONDS": _int("REMINDER_TICK_SECONDS", 30, minimum=1),
         # Reminders one worker claims at a time, and how long it may hold them before another
         # worker may take them over (it must send a whole batch within the lease).
-        "REMINDER_BATCH_SIZE": _int("REMINDER_BATCH_SIZE", 100, minimum=1),
+        "REMINDER_BATCH_SIZE": _int("REMINDER_BATCH_SIZE", 200, minimum=1),
         "REMINDER_LEASE_SECONDS": lease,
         "REMINDER_MAX_ATTEMPTS": _int("REMINDER_MAX_ATTEMPTS", 5, minimum=1),
         # Messages one worker has in flight to push services at once, and the wait for each.
-        "PUSH_CONCURRENCY": _int("PUSH_CONCURRENCY", 16, minimum=1),
+        "PUSH_CONCURRENCY": _int("PUSH_CONCURRENCY", 64, minimum=1),
         "PUSH_TIMEOUT_SECONDS": push_timeout,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",

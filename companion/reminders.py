@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
 from flask_babel import force_locale
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from . import push
@@ -58,11 +58,13 @@ BACKOFF_MAX = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    batch_size: int = 100
-    lease: timedelta = timedelta(minutes=2)
-    max_attempts: int = 5
-    concurrency: int = 16
-    public_url: str = ""
+    """The worker's settings (config.py has their defaults and meaning)."""
+
+    batch_size: int
+    lease: timedelta
+    max_attempts: int
+    concurrency: int
+    public_url: str
 
     @classmethod
     def from_app(cls, app: Flask) -> WorkerSettings:
@@ -278,11 +280,14 @@ def send_all(
     allowlist: Iterable[str],
     concurrency: int,
     deadline: float | None = None,
+    pool: ThreadPoolExecutor | None = None,
 ) -> dict[uuid.UUID, list[Attempt]]:
     """Send every job's message to each of its devices, `concurrency` at a time. No database here.
 
     `deadline` (a `time.monotonic()` value): messages not started by then are not sent now but
     retried, so a batch never outlives its lease when push services are slow or down.
+    `pool`: the drain's sending threads (each keeps its keep-alive connections between batches);
+    without one, a pool lives for this call only.
     """
     allowlist = list(allowlist)
     work = [
@@ -311,9 +316,11 @@ def send_all(
     attempts: dict[uuid.UUID, list[Attempt]] = {}
     if not work:
         return attempts
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(work)))) as pool:
-        for reminder_id, attempt in pool.map(one, work):
-            attempts.setdefault(reminder_id, []).append(attempt)
+    if pool is None:
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(work)))) as own:
+            return send_all(jobs, sender, allowlist, concurrency, deadline, own)
+    for reminder_id, attempt in pool.map(one, work):
+        attempts.setdefault(reminder_id, []).append(attempt)
     return attempts
 
 
@@ -354,23 +361,31 @@ def decide(job: Job, attempts: list[Attempt], now: datetime, max_attempts: int) 
 def finish(
     jobs: list[Job], attempts: dict[uuid.UUID, list[Attempt]], now: datetime, max_attempts: int
 ) -> dict[str, int]:
-    """Record every attempt and end (or reschedule) each reminder we still hold. One transaction."""
+    """Record every attempt and end (or reschedule) each reminder we still hold. One transaction.
+
+    A few statements whatever the batch size: one INSERT for all delivery rows, and one conditional
+    UPDATE ... RETURNING per distinct outcome (nearly always a single one, "sent"). A statement per
+    reminder, each flushing the delivery rows added before it, was most of a worker's CPU.
+    """
     counts: dict[str, int] = {}
     gone: set[uuid.UUID] = set()
     delivered: set[uuid.UUID] = set()
+    rows: list[dict[str, object]] = []
+    # Reminders that end the same way get the same values: (status, why, retry_at, counts).
+    groups: dict[tuple[str, str | None, datetime | None, bool], list[uuid.UUID]] = {}
     for job in jobs:
         tried = attempts.get(job.reminder_id, [])
         for attempt in tried:
-            db.session.add(
-                Delivery(
-                    reminder_id=job.reminder_id,
-                    channel="webpush",
-                    subscription_id=attempt.subscription_id,
-                    attempted_at=now,
-                    outcome=attempt.result.outcome,
-                    status_code=attempt.result.status_code,
-                    detail=attempt.result.detail,
-                )
+            rows.append(
+                {
+                    "reminder_id": job.reminder_id,
+                    "channel": "webpush",
+                    "subscription_id": attempt.subscription_id,
+                    "attempted_at": now,
+                    "outcome": attempt.result.outcome,
+                    "status_code": attempt.result.status_code,
+                    "detail": attempt.result.detail,
+                }
             )
             if attempt.result.outcome == webpush.GONE:
                 gone.add(attempt.subscription_id)
@@ -385,34 +400,38 @@ def finish(
                     attempt.subscription_id,
                 )
         outcome = decide(job, tried, now, max_attempts)
-        values: dict[str, object] = {
-            "lease_until": None,
-            "claim_token": None,
-            "last_error": outcome.why,
-        }
-        if outcome.status == "planned":
-            values["next_attempt_at"] = outcome.retry_at
-            if not outcome.counts_as_attempt:
+        key = (outcome.status, outcome.why, outcome.retry_at, outcome.counts_as_attempt)
+        groups.setdefault(key, []).append(job.reminder_id)
+    if rows:
+        db.session.execute(insert(Delivery), rows)
+    # Every job of a batch carries the token of the claim that leased it.
+    tokens = {job.claim_token for job in jobs}
+    for (status, why, retry_at, counts_as_attempt), ids in groups.items():
+        values: dict[str, object] = {"lease_until": None, "claim_token": None, "last_error": why}
+        if status == "planned":
+            values["next_attempt_at"] = retry_at
+            if not counts_as_attempt:
                 values["attempts"] = Reminder.attempts - 1
         else:
-            values["status"] = outcome.status
+            values["status"] = status
             values["finished_at"] = now
-            if outcome.status == "sent":
+            if status == "sent":
                 values["sent_at"] = now
-        result = db.session.execute(
+        done = db.session.scalars(
             update(Reminder)
             .where(
-                Reminder.id == job.reminder_id,
+                Reminder.id.in_(ids),
                 Reminder.status == "planned",
-                Reminder.claim_token == job.claim_token,
+                Reminder.claim_token.in_(tokens),
             )
             .values(**values)
+            .returning(Reminder.id)
             .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
-            # Our lease ran out and another worker holds it, or a check-in answered it meanwhile.
-            outcome = Outcome("lost", None)
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        ).all()
+        counts[status] = counts.get(status, 0) + len(done)
+        if len(done) < len(ids):
+            # Our lease ran out and another worker holds them, or a check-in answered them.
+            counts["lost"] = counts.get("lost", 0) + len(ids) - len(done)
     if delivered:
         db.session.execute(
             update(PushSubscription)
@@ -427,7 +446,7 @@ def finish(
             .execution_options(synchronize_session=False)
         )
     db.session.commit()
-    return counts
+    return {status: n for status, n in counts.items() if n}
 
 
 def dispatch_batch(
@@ -435,6 +454,7 @@ def dispatch_batch(
     sender: webpush.PushSender,
     settings: WorkerSettings,
     finished_at: Callable[[], datetime] | None = None,
+    pool: ThreadPoolExecutor | None = None,
 ) -> dict[str, int]:
     """One claim -> send -> finish round. Returns counts by final status (empty when nothing due).
 
@@ -453,7 +473,12 @@ def dispatch_batch(
     jobs = prepare(ids, token, now, settings)
     db.session.commit()  # no transaction stays open while we wait on push services
     attempts = send_all(
-        jobs, sender, current_app.config["PUSH_ENDPOINT_ALLOWLIST"], settings.concurrency, deadline
+        jobs,
+        sender,
+        current_app.config["PUSH_ENDPOINT_ALLOWLIST"],
+        settings.concurrency,
+        deadline,
+        pool,
     )
     return finish(jobs, attempts, finished_at() if finished_at else now, settings.max_attempts)
 
@@ -474,10 +499,15 @@ def drain(
     settings = WorkerSettings.from_app(app)
     sender = sender or make_sender(app)
     totals: dict[str, int] = {}
-    with app.app_context():
+    # One pool for the whole drain: its threads, and with them their keep-alive connections to the
+    # push services, outlive a batch (a pool per batch opened `concurrency` connections each time).
+    pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="push")
+    with app.app_context(), pool:
         try:
             while True:
-                counts = dispatch_batch(now or utcnow(), sender, settings, None if now else utcnow)
+                counts = dispatch_batch(
+                    now or utcnow(), sender, settings, None if now else utcnow, pool
+                )
                 if not counts:
                     break
                 # Retried rows wait for their backoff and lost ones are leased elsewhere, so
