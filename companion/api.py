@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from sqlalchemy import select
 
-from . import audit
+from . import audit, exports
 from .auth import current_link
 from .channels.calendar import feed_url as calendar_feed_url
 from .checkins import CheckInConflict, CheckInDetails, checkins_for_patient, submit_checkin
@@ -255,6 +255,56 @@ def create_checkin(principal: PatientLink, body: CheckInIn) -> tuple[Response, i
         ) from None
     db.session.commit()
     return jsonify(checkin_out(checkin)), 201 if created else 200
+
+
+DATE_PARAM = {"type": "string", "format": "date"}
+
+
+@bp.get("/checkins.csv")
+@limiter.limit("30 per minute")
+@operation(
+    "GET",
+    "/api/v1/checkins.csv",
+    "The clinic's check-ins for a range of days, as CSV (RFC 4180)",
+    security="clinicKey",
+    authenticate=require_clinic_key,
+    query={
+        "from": ("First day, in the clinic's time zone (included)", DATE_PARAM, True),
+        "to": ("Last day, in the clinic's time zone (included)", DATE_PARAM, True),
+    },
+    responses={
+        200: ("A header row, then one row per check-in, oldest first", "text/csv"),
+        422: ("A missing or malformed date, or a range over 366 days", ErrorBody),
+    },
+)
+def checkins_csv_api(principal: Clinic) -> Response:
+    try:
+        days = exports.DateRange.parse(request.args.get("from"), request.args.get("to"))
+    except exports.RangeError as exc:
+        raise APIError(422, "invalid_range", str(exc), exc.field) from None
+    return csv_response(principal, days, actor_type="api_key", actor_id=g.api_key.id)
+
+
+def csv_response(
+    clinic: Clinic, days: exports.DateRange, *, actor_type: str, actor_id: object
+) -> Response:
+    """The CSV download, audited (who, which days, how many rows; never the data)."""
+    now = utcnow()
+    body, count = exports.checkins_csv(clinic, days)
+    audit.record(
+        "export.csv",
+        now=now,
+        clinic_id=clinic.id,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        detail={"from": days.first.isoformat(), "to": days.last.isoformat(), "rows": count},
+    )
+    db.session.commit()
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
+    response.headers["Content-Disposition"] = f'attachment; filename="{days.filename()}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/checkins")

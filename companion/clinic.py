@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import segno
@@ -24,8 +24,8 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from . import audit
-from .api import patient_url
+from . import audit, exports
+from .api import csv_response, patient_url
 from .care import stretches
 from .care.helped import HELPED
 from .care.regions import BY_CODE as REGIONS
@@ -297,6 +297,39 @@ def visit(visit_id: uuid.UUID) -> str:
         to_local=to_local,
         action_form=ActionForm(),
     )
+
+
+@bp.get("/exports")
+def exports_page() -> str | tuple[str, int]:
+    """Choose a range of days and download the clinic's check-ins as CSV."""
+    clinic = _clinic()
+    today = to_local(utcnow(), clinic.timezone).date()
+    return render_template(
+        "clinic/exports.html",
+        first=request.args.get("from") or (today - timedelta(days=29)).isoformat(),
+        last=request.args.get("to") or today.isoformat(),
+        error=None,
+    )
+
+
+@bp.get("/exports/checkins.csv")
+def export_checkins() -> Response | tuple[str, int]:
+    clinic = _clinic()
+    try:
+        days = exports.DateRange.parse(request.args.get("from"), request.args.get("to"))
+    except exports.RangeError as exc:
+        messages = {
+            "from": _("Choose the first day."),
+            "to": _("Choose a last day on or after the first, at most 366 days later."),
+        }
+        page = render_template(
+            "clinic/exports.html",
+            first=request.args.get("from", ""),
+            last=request.args.get("to", ""),
+            error=(exc.field, messages[exc.field]),
+        )
+        return page, 422
+    return csv_response(clinic, days, actor_type="therapist", actor_id=current_user.id)
 
 
 @bp.post("/visits/<uuid:visit_id>/link")

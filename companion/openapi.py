@@ -34,6 +34,8 @@ class Operation:
     responses: dict[int, tuple[str, type[BaseModel] | str | None]]
     security: str | None
     tags: list[str] = field(default_factory=list)
+    # Query parameters: name -> (description, JSON Schema, required).
+    query: dict[str, tuple[str, dict[str, Any], bool]] = field(default_factory=dict)
 
 
 _OPERATIONS: list[Operation] = []
@@ -70,6 +72,7 @@ def operation(
     body: type[BaseModel] | None = None,
     security: str | None = None,
     authenticate: Callable[[], Any] | None = None,
+    query: dict[str, tuple[str, dict[str, Any], bool]] | None = None,
 ) -> Callable[[F], F]:
     """Register an operation. `authenticate` runs first (so a stranger gets 401, not a 422 about
     their body) and its result is passed to the view as `principal`; the parsed body as `body`."""
@@ -81,7 +84,16 @@ def operation(
         if security is not None:
             all_responses.setdefault(401, ("Missing or invalid credentials", ErrorBody))
         _OPERATIONS.append(
-            Operation(method, path, summary, view.__name__, body, all_responses, security)
+            Operation(
+                method,
+                path,
+                summary,
+                view.__name__,
+                body,
+                all_responses,
+                security,
+                query=dict(query or {}),
+            )
         )
         if body is None and authenticate is None:
             return view
@@ -128,16 +140,21 @@ def document(title: str, version: str) -> dict[str, Any]:
         entry: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
         # Path templates such as /visits/{visit_id}: every one of ours is a UUID.
         names = re.findall(r"{(\w+)}", op.path)
-        if names:
-            entry["parameters"] = [
-                {
-                    "name": n,
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "format": "uuid"},
-                }
-                for n in names
-            ]
+        parameters: list[dict[str, Any]] = [
+            {
+                "name": n,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            }
+            for n in names
+        ]
+        parameters += [
+            {"name": n, "in": "query", "required": req, "description": d, "schema": schema}
+            for n, (d, schema, req) in op.query.items()
+        ]
+        if parameters:
+            entry["parameters"] = parameters
         if op.security:
             entry["security"] = [{op.security: []}]
         if op.body is not None:
