@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from sqlalchemy import select
 
-from . import audit, exports
+from . import audit, exports, fhir
 from .auth import current_link
 from .channels.calendar import feed_url as calendar_feed_url
 from .checkins import CheckInConflict, CheckInDetails, checkins_for_patient, submit_checkin
@@ -205,6 +205,62 @@ def _visit_details(body: VisitIn) -> VisitDetails:
         electrical_stimulation=body.electrical_stimulation,
         first_visit=body.first_visit,
     )
+
+
+def require_clinic_key_or_therapist() -> Clinic:
+    """A clinic API key, or a signed-in therapist's session (the visit page's download link)."""
+    from flask_login import current_user
+
+    if "Authorization" not in request.headers and current_user.is_authenticated:
+        g.actor = ("therapist", current_user.id)
+        return current_user.clinic  # type: ignore[no-any-return]
+    clinic = require_clinic_key()
+    g.actor = ("api_key", g.api_key.id)
+    return clinic
+
+
+@bp.get("/visits/<uuid:visit_id>/fhir")
+@limiter.limit("60 per minute")
+@operation(
+    "GET",
+    "/api/v1/visits/{visit_id}/fhir",
+    "One visit as a FHIR R4 Bundle (collection): Patient, Procedure, Observations, "
+    "QuestionnaireResponses",
+    security="clinicKey",
+    authenticate=require_clinic_key_or_therapist,
+    responses={
+        200: ("The Bundle", "application/fhir+json"),
+        404: ("No such visit in this clinic", ErrorBody),
+    },
+)
+def visit_fhir(principal: Clinic, visit_id: uuid.UUID) -> Response:
+    visit = db.session.scalar(
+        select(Visit).where(Visit.id == visit_id, Visit.clinic_id == principal.id)
+    )
+    if visit is None:
+        raise APIError(404, "not_found", "No such visit.")
+    checkins = list(
+        db.session.scalars(
+            select(CheckIn).where(CheckIn.visit_id == visit.id).order_by(CheckIn.recorded_at)
+        )
+    )
+    now = utcnow()
+    bundle = fhir.visit_bundle(visit, checkins, now)
+    actor_type, actor_id = g.actor
+    audit.record(
+        "export.fhir",
+        now=now,
+        clinic_id=principal.id,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        target_type="visit",
+        target_id=visit.id,
+    )
+    db.session.commit()
+    response = jsonify(bundle)
+    response.mimetype = "application/fhir+json"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def patient_url(token: str) -> str:

@@ -1,0 +1,139 @@
+"""FHIR export of one visit (issue 5): the Bundle validates against fhir.resources' models (R4B, the
+4.x models it ships; see the module note), uses only verified codes, and carries every check-in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from sqlalchemy import select
+
+from companion.checkins import CheckInDetails, submit_checkin
+from companion.extensions import db
+from companion.models import AuditEvent
+from tests.conftest import sign_in
+
+VISIT_AT = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def visit(make_clinic, make_visit):
+    clinic = make_clinic()
+    made = make_visit(
+        clinic,
+        name="Ana Ruiz",
+        ref="P-7",
+        regions=["neck", "calf"],
+        performed_at=VISIT_AT,
+        now=VISIT_AT,
+    ).visit
+    for hours, score, usual, symptoms, helped, note in (
+        (3, 4, None, [], ["heat"], None),
+        (24, 2, 5, ["small_bruise"], ["movement", "stretches"], 'a bit stiff, "better"'),
+    ):
+        at = VISIT_AT + timedelta(hours=hours)
+        details = CheckInDetails(uuid.uuid4(), at, score, usual, symptoms, helped, note)
+        submit_checkin(made, details, now=at)
+    db.session.commit()
+    return made
+
+
+def get_bundle(client, key, visit_id):
+    return client.get(f"/api/v1/visits/{visit_id}/fhir", headers={"Authorization": f"Bearer {key}"})
+
+
+def resources(bundle: dict, kind: str) -> list[dict]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_the_bundle_validates_against_the_fhir_models(client, make_api_key, visit):
+    response = get_bundle(client, make_api_key(visit.clinic), visit.id)
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/fhir+json"
+    data = response.get_json()
+    parsed = Bundle.model_validate(data)  # raises on anything the FHIR models refuse
+    assert parsed.type == "collection"
+    kinds = [e["resource"]["resourceType"] for e in data["entry"]]
+    assert kinds.count("Patient") == 1 and kinds.count("Procedure") == 1
+    assert kinds.count("Observation") == 2 and kinds.count("QuestionnaireResponse") == 2
+    full_urls = [e["fullUrl"] for e in data["entry"]]
+    assert len(set(full_urls)) == len(full_urls)
+
+
+def test_scores_are_loinc_survey_observations_part_of_the_procedure(client, make_api_key, visit):
+    data = get_bundle(client, make_api_key(visit.clinic), visit.id).get_json()
+    [procedure] = resources(data, "Procedure")
+    observations = resources(data, "Observation")
+
+    assert [o["valueInteger"] for o in observations] == [4, 2]
+    for o in observations:
+        assert o["code"]["coding"][0] == {
+            "system": "http://loinc.org",
+            "code": "72514-3",
+            "display": "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
+        }
+        assert o["category"][0]["coding"][0]["code"] == "survey"
+        assert o["partOf"] == [{"reference": f"urn:uuid:{procedure['id']}"}]
+    assert observations[0]["effectiveDateTime"] == "2026-11-10T12:00:00Z"
+    assert "bodySite" not in observations[0]  # two regions: where the soreness is is not known
+
+
+def test_only_verified_body_site_codes_are_coded(client, make_api_key, visit):
+    data = get_bundle(client, make_api_key(visit.clinic), visit.id).get_json()
+    [procedure] = resources(data, "Procedure")
+    neck, calf = procedure["bodySite"]
+
+    assert neck["coding"] == [
+        {"system": "http://snomed.info/sct", "code": "45048000", "display": neck["text"]}
+    ]
+    assert calf == {"text": "Calf"}  # no verified code: text only
+    assert procedure["code"] == {"text": "Dry needling"}
+
+
+def test_the_patient_carries_the_clinic_reference_as_identifier(client, make_api_key, visit):
+    data = get_bundle(client, make_api_key(visit.clinic), visit.id).get_json()
+    [patient] = resources(data, "Patient")
+
+    assert patient["identifier"][0]["value"] == "P-7"
+    assert str(visit.clinic_id) in patient["identifier"][0]["system"]
+    assert patient["name"] == [{"text": "Ana Ruiz"}]
+
+
+def test_symptom_answers_are_in_a_questionnaire_response(client, make_api_key, visit):
+    data = get_bundle(client, make_api_key(visit.clinic), visit.id).get_json()
+    second = resources(data, "QuestionnaireResponse")[1]
+    items = {i["linkId"]: i["answer"] for i in second["item"]}
+
+    assert items["soreness"] == [{"valueInteger": 2}]
+    assert items["usual_pain"] == [{"valueInteger": 5}]
+    assert [a["valueCoding"]["code"] for a in items["symptoms"]] == ["small_bruise"]
+    assert [a["valueCoding"]["code"] for a in items["helped"]] == ["movement", "stretches"]
+    assert items["note"] == [{"valueString": 'a bit stiff, "better"'}]
+
+
+def test_another_clinics_visit_is_not_found_and_a_key_is_needed(
+    client, make_api_key, make_clinic, visit
+):
+    assert get_bundle(client, make_api_key(make_clinic()), visit.id).status_code == 404
+    assert client.get(f"/api/v1/visits/{visit.id}/fhir").status_code == 401
+
+
+def test_a_signed_in_therapist_downloads_it_and_the_export_is_audited(
+    client, make_therapist, visit
+):
+    therapist = make_therapist(visit.clinic)
+    sign_in(client, therapist.email)
+
+    response = client.get(f"/api/v1/visits/{visit.id}/fhir")
+
+    assert response.status_code == 200
+    Bundle.model_validate(response.get_json())
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "export.fhir"))
+    assert (event.actor_type, event.actor_id, event.target_id) == (
+        "therapist",
+        str(therapist.id),
+        str(visit.id),
+    )
