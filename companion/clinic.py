@@ -26,13 +26,14 @@ from sqlalchemy.orm import selectinload
 
 from . import audit, exports
 from .api import csv_response, patient_url
+from .audit_view import AUDIT_ACTIONS, audit_actor
 from .care import stretches
 from .care.helped import HELPED
 from .care.regions import BY_CODE as REGIONS
 from .care.triage import SYMPTOMS
 from .extensions import db
 from .forms import ActionForm, VisitForm
-from .models import CheckIn, Clinic, Patient, Reminder, Visit
+from .models import ApiKey, AuditEvent, CheckIn, Clinic, Patient, Reminder, Therapist, Visit
 from .reminder_view import REMINDER_KINDS, delivery_summary
 from .timeutil import to_local, utcnow
 from .visits import (
@@ -296,6 +297,49 @@ def visit(visit_id: uuid.UUID) -> str:
         helped=HELPED,
         to_local=to_local,
         action_form=ActionForm(),
+    )
+
+
+AUDIT_PAGE = 100
+
+
+@bp.get("/audit")
+def audit_page() -> str:
+    """Who saw or changed what, when and from where: the clinic's audit trail, newest first."""
+    clinic_id = current_user.clinic_id
+    query = select(AuditEvent).where(AuditEvent.clinic_id == clinic_id)
+    before = request.args.get("before")
+    if before:
+        try:
+            moment = datetime.fromisoformat(before)
+        except ValueError:
+            abort(400)
+        if moment.tzinfo is None:
+            abort(400)  # the page's own links always carry the offset
+        query = query.where(AuditEvent.at < moment)
+    events = db.session.scalars(
+        query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(AUDIT_PAGE + 1)
+    ).all()
+    more = len(events) > AUDIT_PAGE
+    events = events[:AUDIT_PAGE]
+    # Names for the actors, in two queries whatever the page holds.
+    therapists = dict(
+        db.session.execute(
+            select(Therapist.id, Therapist.email).where(Therapist.clinic_id == clinic_id)
+        ).all()
+    )
+    keys = dict(
+        db.session.execute(
+            select(ApiKey.id, ApiKey.prefix).where(ApiKey.clinic_id == clinic_id)
+        ).all()
+    )
+    return render_template(
+        "clinic/audit.html",
+        events=events,
+        actor_name=lambda e: audit_actor(e, therapists, keys),
+        labels=AUDIT_ACTIONS,
+        next_before=events[-1].at.isoformat() if more else None,
+        zone=current_user.clinic.timezone,
     )
 
 
