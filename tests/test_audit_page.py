@@ -3,7 +3,6 @@ and from where; only their own clinic; newest first, in pages."""
 
 from __future__ import annotations
 
-import html
 import uuid
 from datetime import UTC, datetime, timedelta
 
