@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime as babel_format
 from flask import Flask, jsonify, request
-from flask_babel import format_datetime
+from flask_babel import format_datetime, get_locale
 from sqlalchemy import text
 
 import config as settings
@@ -104,17 +106,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     @app.template_filter("local_in")
     def local_in_zone(moment: datetime, zone: str, fmt: str = "short") -> str:
         """A UTC timestamp as the wall-clock time in `zone` (the patient's, on therapist pages)."""
-        from zoneinfo import ZoneInfo
-
-        from babel.dates import format_datetime as babel_format
-        from flask_babel import get_locale
-
         return babel_format(moment, fmt, tzinfo=ZoneInfo(zone), locale=get_locale())
 
     @app.context_processor
     def inject_language() -> dict[str, Any]:
-        from flask_babel import get_locale
-
         from .auth import current_link
 
         on_patient_page = request.path.startswith(("/me/", "/p/"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from . import audit, exports, fhir
@@ -33,6 +33,7 @@ from .schemas import (
 )
 from .timeutil import utcnow
 from .tokens import hash_token
+from .urls import absolute_url_for
 from .visits import (
     PatientDetails,
     VisitDetails,
@@ -264,9 +265,7 @@ def visit_fhir(principal: Clinic, visit_id: uuid.UUID) -> Response:
 
 
 def patient_url(token: str) -> str:
-    base = current_app.config.get("PUBLIC_URL")
-    path = url_for("auth.redeem", token=token)
-    return f"{base}{path}" if base else url_for("auth.redeem", token=token, _external=True)
+    return absolute_url_for("auth.redeem", token=token)
 
 
 @bp.post("/checkins")
@@ -338,29 +337,7 @@ def checkins_csv_api(principal: Clinic) -> Response:
         days = exports.DateRange.parse(request.args.get("from"), request.args.get("to"))
     except exports.RangeError as exc:
         raise APIError(422, "invalid_range", str(exc), exc.field) from None
-    return csv_response(principal, days, actor_type="api_key", actor_id=g.api_key.id)
-
-
-def csv_response(
-    clinic: Clinic, days: exports.DateRange, *, actor_type: str, actor_id: object
-) -> Response:
-    """The CSV download, audited (who, which days, how many rows; never the data)."""
-    now = utcnow()
-    body, count = exports.checkins_csv(clinic, days)
-    audit.record(
-        "export.csv",
-        now=now,
-        clinic_id=clinic.id,
-        actor_type=actor_type,
-        actor_id=actor_id,
-        detail={"from": days.first.isoformat(), "to": days.last.isoformat(), "rows": count},
-    )
-    db.session.commit()
-    response = Response(body, mimetype="text/csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
-    response.headers["Content-Disposition"] = f'attachment; filename="{days.filename()}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return exports.csv_download(principal, days, actor_type="api_key", actor_id=g.api_key.id)
 
 
 @bp.get("/checkins")

@@ -12,15 +12,14 @@ from .channels.calendar import build_feed, feed_reminders, live_link
 from .extensions import limiter
 from .timeutil import utcnow
 from .tokens import hash_token
+from .urls import public_base
 
 bp = Blueprint("calendar", __name__)
 
-# Calendars poll about hourly; a leaked URL hammered from anywhere stays cheap.
-DEFAULT_RATE_LIMIT = "60 per hour"
-
 
 def _rate_limit() -> str:
-    return str(current_app.config.get("CALENDAR_RATE_LIMIT", DEFAULT_RATE_LIMIT))
+    # Calendars poll about hourly; a leaked URL hammered from anywhere stays cheap (config.py).
+    return str(current_app.config["CALENDAR_RATE_LIMIT"])
 
 
 def _per_feed() -> str:
@@ -42,7 +41,7 @@ def feed(token: str) -> Response:
     link = live_link(token, now)
     if link is None:
         return _not_found()
-    base_url = current_app.config.get("PUBLIC_URL") or request.url_root.rstrip("/")
+    base_url = public_base()
     body = build_feed(link.visit, feed_reminders(link.visit), base_url=base_url, now=now)
     response = Response(body, content_type="text/calendar; charset=utf-8")
     response.headers["Content-Disposition"] = "inline; filename=aftercare.ics"

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from .auth import hash_password
 from .extensions import db
 from .models import ApiKey, Clinic, Therapist
-from .planning import QuietHours, parse_quiet_hours, replan_clinic_default
+from .planning import MAX_QUIET_HOURS, QuietHours, parse_quiet_hours, replan_clinic_default
 from .timeutil import is_iana_zone, utcnow
 from .tokens import hash_token, new_token
 
@@ -66,7 +66,7 @@ def _quiet_hours(text: str) -> QuietHours:
         return parse_quiet_hours(text)
     except ValueError:
         raise click.ClickException(
-            f"{text!r} is not a span of local hours such as 21:30-08:00 (or 'off')."
+            f"{text!r}: give local hours such as 21:30-08:00, at most {MAX_QUIET_HOURS} hours long, or 'off'."
         ) from None
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from . import audit, exports
-from .api import csv_response, patient_url
+from .api import patient_url
 from .audit_view import AUDIT_ACTIONS, audit_actor
 from .care import stretches
 from .care.helped import HELPED
@@ -373,7 +373,7 @@ def export_checkins() -> Response | tuple[str, int]:
             error=(exc.field, messages[exc.field]),
         )
         return page, 422
-    return csv_response(clinic, days, actor_type="therapist", actor_id=current_user.id)
+    return exports.csv_download(clinic, days, actor_type="therapist", actor_id=current_user.id)
 
 
 @bp.post("/visits/<uuid:visit_id>/link")

@@ -27,7 +27,7 @@ from .care.helped import HELPED
 from .care.regions import REGIONS
 from .care.stretches import STRETCHES
 from .care.triage import OTHER_SYMPTOMS, RED_FLAGS
-from .reminder_settings import MAX_QUIET, quiet_length
+from .planning import MAX_QUIET, MAX_QUIET_HOURS, quiet_length
 from .timeutil import is_iana_zone
 
 
@@ -143,12 +143,11 @@ class QuietHoursForm(FlaskForm):
             self.end.errors.append(_l("Choose an end time different from the start time."))
             return False
         if quiet_length(start, end) > MAX_QUIET:
-            hours = int(MAX_QUIET.total_seconds() // 3600)
             self.end.errors.append(
                 _l(
                     "Quiet hours can last at most %(hours)s hours, so your reminders still "
                     "reach you during the day.",
-                    hours=hours,
+                    hours=MAX_QUIET_HOURS,
                 )
             )
             return False

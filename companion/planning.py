@@ -10,7 +10,7 @@ calendar and converted with `wall_clock_to_utc`, so they stay at 09:00 on both s
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, select, update
@@ -58,14 +58,30 @@ class QuietHours:
     end: time = time(8, 0)
 
 
+# Quiet hours are for sleep. Longer ones would push every reminder of the day into one short window
+# (and merge them, clinical.md), so a slip of the thumb (08:00 to 07:00) cannot silence a whole day.
+MAX_QUIET_HOURS = 14
+MAX_QUIET = timedelta(hours=MAX_QUIET_HOURS)
+
+
+def quiet_length(start: time, end: time) -> timedelta:
+    """How long quiet hours from `start` to `end` last; they may wrap midnight (21:30 to 08:00)."""
+    length = datetime.combine(date.min, end) - datetime.combine(date.min, start)
+    return length if length >= timedelta(0) else length + timedelta(days=1)
+
+
 def parse_quiet_hours(text: str) -> QuietHours:
-    """ "21:30-08:00" -> QuietHours; "off" or equal ends mean none. Raises ValueError otherwise."""
+    """ "21:30-08:00" -> QuietHours; "off" means none. Raises ValueError otherwise, also for
+    quiet hours longer than MAX_QUIET."""
     if text.strip().lower() == "off":
         return QuietHours(time(0, 0), time(0, 0))
     start, sep, end = text.partition("-")
     if not sep:
         raise ValueError("quiet hours look like 21:30-08:00")
-    return QuietHours(time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))
+    quiet = QuietHours(time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))
+    if quiet_length(quiet.start, quiet.end) > MAX_QUIET:
+        raise ValueError(f"quiet hours of at most {MAX_QUIET_HOURS} hours")
+    return quiet
 
 
 def replan_clinic_default(clinic: Clinic, now: datetime) -> int:
@@ -273,24 +289,28 @@ def answer_reminders(
     still show the push that went out.
     """
     kinds = list(KINDS) if usual_pain_given else [k for k in KINDS if k != DAY_7]
-    return _end_planned(
-        visit,
+    return end_planned(
         "answered",
         "answered by a check-in",
         now,
+        Reminder.visit_id == visit.id,
         Reminder.due_at <= recorded_at + ANSWERS_WITHIN,
         Reminder.kind.in_(kinds),
     )
 
 
-def _end_planned(
-    visit: Visit, status: str, why: str, now: datetime, *conditions: ColumnElement[bool]
+def end_planned(
+    status: str, why: str | None, now: datetime, *conditions: ColumnElement[bool]
 ) -> int:
-    """End the visit's still-planned reminders that match `conditions`; returns how many."""
+    """End every still-planned reminder matching `conditions` in one statement; returns how many.
+
+    The one way reminders end outside the worker's finish: answered, recovered, superseded,
+    expired, given up. A leased row is released too (its worker's finish then changes nothing).
+    """
     result = db.session.execute(
         update(Reminder)
-        .where(Reminder.visit_id == visit.id, Reminder.status == "planned", *conditions)
-        .values(status=status, finished_at=now, lease_until=None, last_error=why)
+        .where(Reminder.status == "planned", *conditions)
+        .values(status=status, finished_at=now, lease_until=None, claim_token=None, last_error=why)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
@@ -300,33 +320,22 @@ def supersede_earlier_visits(visit: Visit, now: datetime) -> int:
     """A newer visit opens a new episode: the patient's earlier visits stop reminding, so two
     episodes never nudge at once (and a tap, which opens the newest visit, never answers an old
     question). Returns how many reminders were cancelled."""
-    result = db.session.execute(
-        update(Reminder)
-        .where(
-            Reminder.status == "planned",
-            Reminder.visit_id.in_(
-                select(Visit.id).where(
-                    Visit.patient_id == visit.patient_id,
-                    Visit.id != visit.id,
-                    Visit.performed_at <= visit.performed_at,
-                )
-            ),
-        )
-        .values(
-            status="cancelled",
-            finished_at=now,
-            lease_until=None,
-            last_error="a newer visit took over its reminders",
-        )
-        .execution_options(synchronize_session=False)
+    earlier = select(Visit.id).where(
+        Visit.patient_id == visit.patient_id,
+        Visit.id != visit.id,
+        Visit.performed_at <= visit.performed_at,
     )
-    return result.rowcount or 0
+    return end_planned(
+        "cancelled", "a newer visit took over its reminders", now, Reminder.visit_id.in_(earlier)
+    )
 
 
 def mark_recovered(visit: Visit, now: datetime) -> int:
     """The patient says they are fully recovered: no more reminders for this visit."""
     visit.recovered_at = now
-    return _end_planned(visit, "cancelled", "the patient said they are fully recovered", now)
+    return end_planned(
+        "cancelled", "the patient said they are fully recovered", now, Reminder.visit_id == visit.id
+    )
 
 
 def resume_reminders(visit: Visit, now: datetime) -> None:

@@ -9,24 +9,13 @@ patient: a reminder of an earlier visit that is still ahead must not fire in the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time
 
 from sqlalchemy import select
 
 from .extensions import db
 from .models import Reminder, Visit
 from .planning import QuietHours, quiet_hours_for, replan
-
-# Quiet hours are for sleep. Longer ones would push every reminder of the day into one short window
-# (and merge them, clinical.md), so a slip of the thumb (08:00 to 07:00) cannot silence a whole day.
-MAX_QUIET = timedelta(hours=14)
-
-
-def quiet_length(start: time, end: time) -> timedelta:
-    """How long quiet hours from `start` to `end` last; they may wrap midnight (21:30 to 08:00)."""
-    day = date(2000, 1, 1)
-    length = datetime.combine(day, end) - datetime.combine(day, start)
-    return length if length >= timedelta(0) else length + timedelta(days=1)
 
 
 @dataclass(frozen=True)

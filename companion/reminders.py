@@ -46,7 +46,7 @@ from .models import (
     Visit,
 )
 from .notices import NOTICES
-from .planning import AFTER_72H, quiet_hours_for
+from .planning import AFTER_72H, end_planned, quiet_hours_for
 from .timeutil import after_quiet_hours, utcnow
 
 log = logging.getLogger(__name__)
@@ -105,23 +105,16 @@ def backoff(attempts: int) -> timedelta:
 def expire_overdue(now: datetime, max_attempts: int) -> int:
     """End what may no longer be sent: reminders whose moment has passed (clinical.md: each one
     expires), and those whose attempts ran out without a worker finishing them (a worker that
-    crashed on them again and again must not send them for ever)."""
+    crashed on them again and again must not send them for ever). Rows a worker holds are left
+    to it."""
     free = or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now)
-    ended = 0
-    for condition, status, why in (
-        (Reminder.expires_at <= now, "expired", None),
-        (Reminder.attempts >= max_attempts, "failed", "gave up: no worker finished sending it"),
-    ):
-        result = db.session.execute(
-            update(Reminder)
-            .where(Reminder.status == "planned", free, condition)
-            .values(
-                status=status, finished_at=now, lease_until=None, claim_token=None, last_error=why
-            )
-            .execution_options(synchronize_session=False)
-        )
-        ended += result.rowcount or 0
-    return ended
+    return end_planned("expired", None, now, free, Reminder.expires_at <= now) + end_planned(
+        "failed",
+        "gave up: no worker finished sending it",
+        now,
+        free,
+        Reminder.attempts >= max_attempts,
+    )
 
 
 def claim(

@@ -111,9 +111,10 @@ def update_visit(
     replan(visit, now)
     db.session.flush()
     # A later visit time moves the last reminder: the live links must still be open for it.
+    last_needed = link_expiry(visit, 0, now)
     for link in visit.links:
         if link.revoked_at is None and link.expires_at > now:
-            link.expires_at = max(link.expires_at, link_expiry(visit, 0, now))
+            link.expires_at = max(link.expires_at, last_needed)
 
 
 def chosen_stretches(details: VisitDetails) -> list[str]:

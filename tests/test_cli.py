@@ -257,3 +257,12 @@ def test_push_keygen_keeps_the_key_browsers_subscribed_to(runner, monkeypatch, t
     assert "Keeping the existing key" in again.output and again.output.strip().endswith(key)
     assert not replaced.output.strip().endswith(key)
     assert oct((tmp_path / "keys" / "vapid_private.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_clinic_quiet_hours_longer_than_the_longest_allowed_are_refused(runner):
+    create_clinic(runner, "Quiet Physio")
+    result = runner.invoke(args=["clinic", "quiet-hours", "Quiet Physio", "08:00-07:00"])
+    assert result.exit_code != 0
+    clinic = db.session.scalar(select(Clinic).where(Clinic.name == "Quiet Physio"))
+    db.session.refresh(clinic)
+    assert clinic.quiet_start.hour == 21

@@ -18,8 +18,7 @@ from companion.channels.calendar import feed_url
 from companion.extensions import db
 from companion.models import Patient, PatientLink, Reminder, Visit
 from companion.patient import webcal
-from companion.planning import AFTER_2H, AFTER_48H, AFTER_72H, DAY_7
-from companion.reminder_settings import quiet_length
+from companion.planning import AFTER_2H, AFTER_48H, AFTER_72H, DAY_7, quiet_length
 from companion.timeutil import utcnow
 
 from .conftest import csrf_from

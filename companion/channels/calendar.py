@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import force_locale
 from icalendar import Alarm, Calendar, Event, vDuration
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -21,6 +21,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import PatientLink, Reminder, Visit
 from ..notices import NOTICES, TITLE
+from ..urls import absolute_url_for
 
 SALT = "calendar-feed"
 PRODID = "-//Aftercare companion//Calendar feed//EN"
@@ -52,13 +53,7 @@ def link_id_from_token(token: str) -> uuid.UUID | None:
 
 def feed_url(link: PatientLink) -> str:
     """The absolute https URL of the feed (PUBLIC_URL when set, as for patient links)."""
-    path = url_for("calendar.feed", token=feed_token(link))
-    base = current_app.config.get("PUBLIC_URL")
-    return (
-        f"{base}{path}"
-        if base
-        else url_for("calendar.feed", token=feed_token(link), _external=True)
-    )
+    return absolute_url_for("calendar.feed", token=feed_token(link))
 
 
 def live_link(token: str, now: datetime) -> PatientLink | None:
