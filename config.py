@@ -127,6 +127,88 @@ def _vapid_subject() -> str:
     return subject
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def _mail() -> dict[str, object]:
+    """SMTP for e-mail alerts to therapists (companion/channels/email.py). No MAIL_SERVER, no
+    e-mail: everything else is then only checked for form."""
+    server = os.environ.get("MAIL_SERVER", "").strip()
+    use_tls = _bool("MAIL_USE_TLS", False)
+    use_ssl = _bool("MAIL_USE_SSL", False)
+    if use_tls and use_ssl:
+        raise ConfigError(
+            "MAIL_USE_TLS (STARTTLS, usually port 587) and MAIL_USE_SSL (TLS from the start, "
+            "usually port 465) exclude each other: set one"
+        )
+    port = _int("MAIL_PORT", 465 if use_ssl else 587 if use_tls else 25, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"MAIL_PORT must be a port number (1-65535), got {port}")
+    username = os.environ.get("MAIL_USERNAME", "").strip()
+    password = os.environ.get("MAIL_PASSWORD", "")
+    sender = os.environ.get("MAIL_DEFAULT_SENDER", "").strip()
+    if server:
+        if any(c in server for c in "/@ ") or (":" in server and not _ip_address(server)):
+            raise ConfigError(
+                f"MAIL_SERVER takes a host name only (the port goes in MAIL_PORT): {server!r}"
+            )
+        if not sender:
+            raise ConfigError("MAIL_DEFAULT_SENDER is required when MAIL_SERVER is set")
+        _check_sender(sender)
+        if bool(username) != bool(password):
+            raise ConfigError("MAIL_USERNAME and MAIL_PASSWORD go together: set both or neither")
+        if username and not (use_tls or use_ssl) and server not in LOOPBACK_HOSTS:
+            raise ConfigError(
+                "MAIL_USERNAME needs MAIL_USE_TLS or MAIL_USE_SSL: the password would cross the "
+                "network in clear"
+            )
+    return {
+        "MAIL_SERVER": server or None,
+        "MAIL_PORT": port,
+        "MAIL_USE_TLS": use_tls,
+        "MAIL_USE_SSL": use_ssl,
+        "MAIL_USERNAME": username or None,
+        "MAIL_PASSWORD": password or None,
+        "MAIL_DEFAULT_SENDER": sender or None,
+        "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10, minimum=1),
+        # Always real SMTP, with STARTTLS that checks certificates. (Flask-Mailman would otherwise
+        # switch to an in-memory outbox whenever TESTING is on, and its STARTTLS checks nothing.)
+        "MAIL_BACKEND": "companion.channels.email.EmailBackend",
+    }
+
+
+def _ip_address(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_sender(sender: str) -> None:
+    """An address, or a name and an address ("Clinic alerts <alerts@clinic.example>")."""
+    from email.utils import getaddresses
+
+    from email_validator import EmailNotValidError, validate_email
+
+    found = getaddresses([sender])
+    address = found[0][1] if len(found) == 1 else ""
+    problem = any(c in sender for c in "\r\n") or not address
+    if not problem:
+        try:
+            # Syntax only: an internal relay may use a domain the public DNS does not know.
+            validate_email(address, check_deliverability=False, globally_deliverable=False)
+        except EmailNotValidError:
+            problem = True
+    if problem:
+        raise ConfigError(
+            "MAIL_DEFAULT_SENDER must be an e-mail address, optionally with a name: "
+            f"'Clinic alerts <alerts@clinic.example>', got {sender!r}"
+        )
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
@@ -190,6 +272,8 @@ def from_environment() -> dict[str, object]:
         "EMERGENCY_NUMBER": os.environ.get("EMERGENCY_NUMBER", "112"),
         "PUSH_ENDPOINT_ALLOWLIST": _hosts("PUSH_ENDPOINT_ALLOWLIST", DEFAULT_PUSH_HOSTS),
         "REMINDER_TICK_SECONDS": _int("REMINDER_TICK_SECONDS", 30, minimum=1),
+        # Red alerts go out "at once": the worker looks for them more often than for reminders.
+        "ALERT_TICK_SECONDS": _int("ALERT_TICK_SECONDS", 10, minimum=1),
         # Reminders one worker claims at a time, and how long it may hold them before another
         # worker may take them over (it must send a whole batch within the lease).
         "REMINDER_BATCH_SIZE": _int("REMINDER_BATCH_SIZE", 200, minimum=1),
@@ -200,4 +284,5 @@ def from_environment() -> dict[str, object]:
         "PUSH_TIMEOUT_SECONDS": push_timeout,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
+        **_mail(),
     }

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -32,17 +30,26 @@ from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import psycopg
 from cryptography.exceptions import InvalidTag
-from psycopg import sql
 from sqlalchemy import func, insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 # `tests` is no installed package: the local push service is imported from the repository root.
 sys.path.insert(0, str(ROOT))
+from bench import common  # noqa: E402
+from bench.common import (  # noqa: E402
+    QUIET,
+    Database,
+    busy_share,
+    cpu_ticks,
+    reset_schema,
+    resolve_database,
+    share_text,
+    source_revision,
+    wait_until_quiet,
+)
 from tests import pushserver  # noqa: E402
 from tests.pushserver import PushService, decrypt_aes128gcm  # noqa: E402
 
@@ -67,7 +74,6 @@ TARGETS = {1: (200.0, 3_000), 3: (10_000 / 60, 10_000)}
 # The worker settings the run may override; they are printed with the figures either way.
 SETTINGS = ("REMINDER_BATCH_SIZE", "PUSH_CONCURRENCY", "REMINDER_LEASE_SECONDS")
 # --wait-quiet waits for the machine to be less busy than this (all cores, over one second).
-QUIET = 0.15
 # What "the app" is for `--source`'s revision line: changes elsewhere do not move the figures.
 APP_FILES = ("companion", "config.py", "wsgi.py", "migrations")
 
@@ -149,58 +155,6 @@ class Run:
         return self.reminders / self.seconds
 
 
-@dataclass
-class Database:
-    """Where the benchmark writes: the URL the workers read and the one SQLAlchemy takes."""
-
-    worker_url: str  # DATABASE_URL for `flask` (config.py adds the psycopg driver itself)
-    sqlalchemy_url: str
-    sqlite_path: Path | None = None
-
-    @property
-    def kind(self) -> str:
-        return "sqlite" if self.sqlite_path else "postgresql"
-
-
-def resolve_database(option: str, tmp: Path) -> Database:
-    """`sqlite`, or a PostgreSQL URL on a loopback host whose database name says "bench".
-
-    Each run drops the whole `public` schema, so the benchmark refuses any other database: a
-    mistyped URL must not empty somebody's test or development data.
-    """
-    if option == "sqlite":
-        path = tmp / "bench.sqlite3"
-        return Database(f"sqlite:///{path}", f"sqlite:///{path}", path)
-    parts = urlsplit(option)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise SystemExit("--database-url takes `sqlite` or a postgresql:// URL")
-    name = parts.path.lstrip("/")
-    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or "bench" not in name:
-        raise SystemExit(
-            "--database-url must be a loopback PostgreSQL database whose name contains "
-            f"'bench' (its schema is dropped on every run): {option!r}"
-        )
-    plain = "postgresql://" + option.split("://", 1)[1]
-    ensure_database(plain, name)
-    return Database(plain, "postgresql+psycopg://" + option.split("://", 1)[1])
-
-
-def ensure_database(url: str, name: str) -> None:
-    """Create the dedicated benchmark database when it does not exist yet."""
-    try:
-        conn = psycopg.connect(url, dbname="postgres", autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise SystemExit(
-            f"PostgreSQL does not answer at {url} ({exc}).\n"
-            "Start it, or measure one worker on SQLite: --database-url sqlite --workers 1"
-        ) from None
-    with conn:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if found is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-
-
 def make_app(database: Database, vapid_pem: str) -> Flask:
     # Imported here: config.py reads INSTANCE_PATH when first imported, and main() sets it first
     # so the benchmark never writes keys or databases into the repository's instance/.
@@ -217,27 +171,6 @@ def make_app(database: Database, vapid_pem: str) -> Flask:
             "PUSH_ENDPOINT_ALLOWLIST": ("127.0.0.1",),
         }
     )
-
-
-def reset_schema(app: Flask, database: Database) -> None:
-    """An empty, migrated database for every run, like tests/conftest.py build_app does."""
-    from flask_migrate import upgrade
-
-    from companion.extensions import db
-
-    with app.app_context():
-        db.engine.dispose()  # no connection of a previous run may hold a lock or an old file
-        if database.sqlite_path is not None:
-            database.sqlite_path.unlink(missing_ok=True)
-        else:
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        # Alembic's INFO lines would drown the table; a failing migration still raises.
-        logging.disable(logging.INFO)
-        try:
-            upgrade()
-        finally:
-            logging.disable(logging.NOTSET)
 
 
 def seed(app: Flask, service: SampledPushService, count: int, now: datetime) -> set[str]:
@@ -349,7 +282,7 @@ def worker_env(
     """The environment of one worker, as tests/test_reminder_workers.py starts them."""
     return {
         **os.environ,
-        "DATABASE_URL": database.worker_url,
+        "DATABASE_URL": database.env_url,
         "VAPID_PRIVATE_KEY": vapid_pem,
         "SECRET_KEY": "bench-dispatch",
         "PUSH_ENDPOINT_ALLOWLIST": "127.0.0.1",  # the local push service (http on loopback)
@@ -447,37 +380,6 @@ def push_service(
         service.stop()
 
 
-def cpu_ticks() -> tuple[int, int] | None:
-    """(busy, total) jiffies of the whole machine from /proc/stat; None where there is none."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def busy_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
-    if before is None or after is None or after[1] <= before[1]:
-        return None
-    return (after[0] - before[0]) / (after[1] - before[1])
-
-
-def wait_until_quiet(limit: float, seconds: float) -> float | None:
-    """Wait (at most `seconds`) until under `limit` of the machine is busy over one second.
-
-    Other work on the same cores (a test run, a build) slows the workers and the figures say
-    nothing then. Returns the share busy in the last second looked at.
-    """
-    deadline = time.monotonic() + seconds
-    while True:
-        before = cpu_ticks()
-        time.sleep(1)
-        share = busy_share(before, cpu_ticks())
-        if share is None or share < limit or time.monotonic() >= deadline:
-            return share
-
-
 def python_probe() -> float:
     """Milliseconds for a fixed piece of pure Python, best of five, right before a run.
 
@@ -529,7 +431,7 @@ def run_once(
         started = time.perf_counter()
         expected = seed(app, service, count, datetime.now(UTC))
         seeded = time.perf_counter() - started
-        quiet = wait_until_quiet(QUIET, args.wait_quiet) if args.wait_quiet else None
+        quiet = wait_until_quiet(args.wait_quiet) if args.wait_quiet else None
         load, probe = os.getloadavg()[0], python_probe()
         # CPU spent by the workers (children), by this process (the push service) and by the
         # whole machine (PostgreSQL too): says whether a run waited on the network or on cores.
@@ -591,53 +493,11 @@ def run_once(
         )
 
 
-def source_revision(source: Path) -> str:
-    """The commit the workers ran, and whether the app's files differed from it."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(source), "status", "--porcelain", "--", *APP_FILES],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return f"{source} (not a git checkout)"
-    return f"{head}{' with uncommitted changes to the app' if dirty else ''} ({source})"
-
-
 def machine_facts(app: Flask, database: Database, source: Path) -> dict[str, Any]:
-    from companion.extensions import db
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass  # not Linux: the core count still says most of it
-    with app.app_context():
-        if database.kind == "postgresql":
-            server = "PostgreSQL " + str(db.session.scalar(text("SHOW server_version")))
-        else:
-            server = "SQLite " + str(db.session.scalar(text("SELECT sqlite_version()")))
-        db.session.remove()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
-        "cores": cores,
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "system": f"{platform.system()} {platform.release()}",
-        "database": server,
+        **common.machine_facts(app, database, source_revision(source, APP_FILES)),
         "pywebpush": metadata.version("pywebpush"),
         "cryptography": metadata.version("cryptography"),
-        "app": source_revision(source),
     }
 
 
@@ -646,10 +506,6 @@ def noisy(run: Run) -> str:
     if run.busy_before is None or run.busy_before < QUIET:
         return ""
     return f"  (the machine was {run.busy_before:.0%} busy before it: not quiet)"
-
-
-def _percent(share: float | None) -> str:
-    return "n/a" if share is None else f"{share:.0%}"
 
 
 def parse_counts(value: str) -> list[int]:
@@ -768,7 +624,7 @@ def main() -> int:
                     print(
                         f"{run.workers:>7} {run.reminders:>9,} {run.seconds:>8.2f} "
                         f"{run.rate:>11.1f} {run.window:>10.2f}s {run.load:>5.2f} "
-                        f"{run.probe_ms:>5.1f}ms {_percent(run.machine_busy):>5} "
+                        f"{run.probe_ms:>5.1f}ms {share_text(run.machine_busy):>5} "
                         f"{run.worker_cpu:>9.1f}s "
                         f"{run.receiver_cpu:>11.1f}s  {run.sent_by_worker}{noisy(run)}",
                         flush=True,

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 import config as settings
 
-from .extensions import babel, compress, csrf, db, limiter, login_manager, migrate
+from .extensions import babel, compress, csrf, db, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +68,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     login_manager.session_protection = "strong"
     csrf.init_app(app)
     limiter.init_app(app)
+    mail.init_app(app)
     babel.init_app(
         app,
         locale_selector=select_locale,
@@ -75,7 +76,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
 
-    from . import api, auth, calendar_feed, cli, clinic, errors, headers, patient, pwa
+    from . import (
+        api,
+        auth,
+        calendar_feed,
+        cli,
+        clinic,
+        errors,
+        headers,
+        notification_settings,
+        patient,
+        pwa,
+        review_pages,
+    )
 
     errors.init_app(app)
     headers.init_app(app)
@@ -84,8 +97,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(patient.bp)
     app.register_blueprint(clinic.bp)
+    app.register_blueprint(review_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(calendar_feed.bp)
+    app.register_blueprint(notification_settings.bp)
     app.before_request(auth.enforce_session_timeouts)
 
     @app.get("/healthz")

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import has_request_context, request
+from flask_login import current_user
 
 from .extensions import db
 from .models import AuditEvent
@@ -38,3 +39,15 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def by_therapist(action: str, *, now: datetime, **target: Any) -> AuditEvent:
+    """An audit row for the signed-in therapist's action in their own clinic (therapist pages)."""
+    return record(
+        action,
+        now=now,
+        clinic_id=current_user.clinic_id,
+        actor_type="therapist",
+        actor_id=current_user.id,
+        **target,
+    )

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from .models import AuditEvent
 
 AUDIT_ACTIONS: dict[str, LazyString] = {
+    "queue.view": _l("Viewed the review queue"),
     "patient.list": _l("Viewed the patient list"),
     "visit.view": _l("Viewed a visit"),
     "visit.create": _l("Recorded a visit"),
@@ -19,6 +20,17 @@ AUDIT_ACTIONS: dict[str, LazyString] = {
     "link.revoke": _l("Revoked a patient link"),
     "export.csv": _l("Exported check-ins as CSV"),
     "export.fhir": _l("Exported a visit as FHIR"),
+    "alert.acknowledge": _l("Acknowledged an alert"),
+    "alert.resolve": _l("Resolved an alert"),
+    "clinic.settings": _l("Changed the clinic settings"),
+    "patient.data_download": _l("The patient downloaded their data"),
+    "deletion.list": _l("Viewed the deletion requests"),
+    "deletion.request": _l("Deletion of a patient's data requested"),
+    "deletion.confirm": _l("Deleted a patient's data"),
+    "deletion.decline": _l("Declined a deletion request"),
+    "device.add": _l("Turned on alerts on a device"),
+    "device.remove": _l("Turned off alerts on a device"),
+    "device.renew": _l("A device renewed its alert subscription"),
 }
 
 
@@ -34,4 +46,6 @@ def audit_actor(
         return therapists[actor]
     if event.actor_type == "api_key" and actor in keys:
         return _("API key %(prefix)s…", prefix=keys[actor])
+    if event.actor_type == "patient":
+        return _("the patient")
     return event.actor_type

@@ -83,7 +83,9 @@ def enforce_session_timeouts() -> Response | None:
         logout_user()
         session.clear()
         flash(_("You were signed out after a period of inactivity. Please sign in again."))
-        if request.path.startswith("/api/"):
+        # A script's JSON request gets its 401 from the view; a redirect to the sign-in page would
+        # be followed by fetch() and read as "200 OK".
+        if request.path.startswith("/api/") or request.is_json:
             return None
         return redirect(url_for("auth.sign_in"))
     session["last_seen"] = now.timestamp()
@@ -106,7 +108,7 @@ def sign_in() -> Response | str:
             session["last_seen"] = now.timestamp()
             therapist.last_sign_in_at = now
             db.session.commit()
-            return redirect(url_for("clinic.patients"))
+            return redirect(url_for("review.queue"))
         form.password.errors.append(_("That e-mail and password do not match."))
     return render_template("auth/sign_in.html", form=form)
 
@@ -169,3 +171,13 @@ def current_link() -> PatientLink | None:
                 link = found
     request.environ[_LINK_CACHE] = link
     return link
+
+
+def therapist_names(clinic_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """How the clinic's therapists are named on its pages: their display name, else their e-mail."""
+    rows = db.session.execute(
+        select(Therapist.id, Therapist.display_name, Therapist.email).where(
+            Therapist.clinic_id == clinic_id
+        )
+    )
+    return {therapist_id: name or email for therapist_id, name, email in rows}

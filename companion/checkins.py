@@ -11,7 +11,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from .alerts import raise_for_checkin
 from .care.triage import EarlierScore, triage
+from .clinic_settings import rules_for
 from .extensions import db
 from .models import CheckIn, Visit
 from .planning import answer_reminders
@@ -64,9 +66,9 @@ def submit_checkin(
     digest = details.digest()
 
     earlier = [EarlierScore(hours_since(visit, at), score) for at, score in visit_scores(visit)]
-    result = triage(
-        details.soreness, details.symptoms, hours_since(visit, details.recorded_at), earlier
-    )
+    rules = rules_for(visit.clinic)
+    hours = hours_since(visit, details.recorded_at)
+    result = triage(details.soreness, details.symptoms, hours, earlier, rules)
     checkin = CheckIn(
         patient_id=visit.patient_id,
         visit_id=visit.id,
@@ -95,6 +97,7 @@ def submit_checkin(
         if timed_by_server:
             details = replace(details, recorded_at=existing.recorded_at)
         return _replay(existing, details.digest()), False
+    raise_for_checkin(checkin, visit, hours, earlier, result, rules, now)
     # A phone whose clock runs ahead must not answer tomorrow's questions today.
     answered_at = min(details.recorded_at, now)
     answer_reminders(visit, answered_at, now, usual_pain_given=details.usual_pain is not None)

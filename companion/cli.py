@@ -181,6 +181,19 @@ def reminders_dispatch() -> None:
     click.echo(", ".join(f"{status}: {n}" for status, n in sorted(totals.items())))
 
 
+alerts_cli = click.Group("alerts", help="Alerts to therapists.")
+
+
+@alerts_cli.command("dispatch")
+def alerts_dispatch() -> None:
+    """Send red alerts and due amber digests to therapists now, then exit (the worker does this
+    every ALERT_TICK_SECONDS)."""
+    from .alert_dispatch import dispatch_once
+
+    report = dispatch_once(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"red alerts: {report.red_alerts}, digests: {report.digests}")
+
+
 push_cli = click.Group("push", help="Web push settings.")
 
 
@@ -215,5 +228,13 @@ def push_keygen(force: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for group in (clinic_cli, therapist_cli, apikey_cli, reminders_cli, push_cli, demo):
+    for group in (
+        clinic_cli,
+        therapist_cli,
+        apikey_cli,
+        reminders_cli,
+        alerts_cli,
+        push_cli,
+        demo,
+    ):
         app.cli.add_command(group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import segno
@@ -12,6 +13,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
@@ -19,22 +21,44 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from . import audit, exports
+from . import audit, exports, patient_data
 from .api import patient_url
 from .audit_view import AUDIT_ACTIONS, audit_actor
+from .auth import therapist_names
 from .care import stretches
 from .care.helped import HELPED
 from .care.regions import BY_CODE as REGIONS
 from .care.triage import SYMPTOMS
+from .chart import soreness_chart
+from .clinic_settings import rules_for
 from .extensions import db
-from .forms import ActionForm, VisitForm
-from .models import ApiKey, AuditEvent, CheckIn, Clinic, Patient, Reminder, Therapist, Visit
+from .forms import (
+    ActionForm,
+    ConfirmDeletionForm,
+    DeclineDeletionForm,
+    ReviewForm,
+    SearchForm,
+    VisitForm,
+)
+from .models import (
+    Alert,
+    ApiKey,
+    AuditEvent,
+    CheckIn,
+    Clinic,
+    DeletionRequest,
+    Patient,
+    Reminder,
+    Visit,
+)
 from .reminder_view import REMINDER_KINDS, delivery_summary
+from .review import reason_text
 from .timeutil import to_local, utcnow
 from .visits import (
     PatientDetails,
@@ -57,6 +81,14 @@ def _signed_in() -> None:
     """Every page here needs a signed-in therapist (login_required runs before this body)."""
 
 
+@bp.context_processor
+def _pending_deletions() -> dict[str, int]:
+    """How many deletion requests wait, for the nav (a patient waits on the clinic for these)."""
+    if not current_user.is_authenticated:
+        return {}
+    return {"pending_deletions": patient_data.pending_count(current_user.clinic_id)}
+
+
 def _clinic() -> Clinic:
     return current_user.clinic
 
@@ -71,33 +103,20 @@ def _visit_or_404(visit_id: uuid.UUID) -> Visit:
 
 
 def _audit_visit(action: str, visit: Visit, now: datetime) -> None:
-    audit.record(
-        action,
-        now=now,
-        clinic_id=visit.clinic_id,
-        actor_type="therapist",
-        actor_id=current_user.id,
-        target_type="visit",
-        target_id=visit.id,
-    )
+    audit.by_therapist(action, now=now, target_type="visit", target_id=visit.id)
 
 
-@bp.get("/")
-def index() -> Response:
-    return redirect(url_for("clinic.patients"))
-
-
-@bp.get("/patients")
+@bp.route("/patients", methods=["GET", "POST"])
 def patients() -> str:
+    """The clinic's patients, or those matching a search. The search is a POST: a name typed
+    into it must not end up in URLs, browser history or access logs."""
+    form = SearchForm()
+    if request.method == "POST" and not form.validate_on_submit():
+        abort(400)
+    search = (form.q.data or "").strip() if request.method == "POST" else ""
     clinic_id = current_user.clinic_id
     # Audit first: a commit after loading would expire the rows and reload each one while rendering.
-    audit.record(
-        "patient.list",
-        now=utcnow(),
-        clinic_id=clinic_id,
-        actor_type="therapist",
-        actor_id=current_user.id,
-    )
+    audit.by_therapist("patient.list", now=utcnow())
     db.session.commit()
     # The newest check-in per patient, fetched with the patients in one query (no N+1).
     ranked = (
@@ -116,15 +135,27 @@ def patients() -> str:
     )
     latest = select(CheckIn).join(ranked, ranked.c.id == CheckIn.id).where(ranked.c.rank == 1)
     latest_by_patient = {c.patient_id: c for c in db.session.scalars(latest)}
+    query = select(Patient).where(Patient.clinic_id == clinic_id)
+    if search:
+        query = query.where(matches(search, Patient.ref, Patient.display_name))
     rows = db.session.scalars(
-        select(Patient)
-        .where(Patient.clinic_id == clinic_id)
-        .options(selectinload(Patient.visits))
-        .order_by(Patient.display_name)
+        query.options(selectinload(Patient.visits)).order_by(Patient.display_name)
     ).all()
     return render_template(
-        "clinic/patients.html", patients=rows, latest=latest_by_patient, to_local=to_local
+        "clinic/patients.html",
+        patients=rows,
+        latest=latest_by_patient,
+        to_local=to_local,
+        search=search,
+        form=form,
     )
+
+
+def matches(text: str, *columns: Any) -> Any:
+    """Case-insensitive "contains" on any of the columns; % and _ typed by the user are literal."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(*(func.lower(c).like(func.lower(pattern), escape="\\") for c in columns))
 
 
 def _local_to_utc(local: datetime, zone: str) -> datetime | None:
@@ -276,6 +307,13 @@ def visit(visit_id: uuid.UUID) -> str:
         .options(selectinload(Reminder.deliveries))
         .order_by(Reminder.due_at)
     ).all()
+    history = db.session.scalars(
+        select(Alert).where(Alert.visit_id == visit.id).order_by(Alert.raised_at.desc())
+    ).all()
+    therapists = therapist_names(current_user.clinic_id)
+    chart = soreness_chart(
+        visit.performed_at, [(c.recorded_at, c.soreness) for c in checkins], rules_for(visit.clinic)
+    )
     now = utcnow()
     live = [link for link in visit.links if link.usable(now)]
     _audit_visit("visit.view", visit, now)
@@ -285,6 +323,11 @@ def visit(visit_id: uuid.UUID) -> str:
         visit=visit,
         patient=visit.patient,
         checkins=checkins,
+        chart=chart,
+        alerts=history,
+        therapists=therapists,
+        reason_text=reason_text,
+        review_form=ReviewForm(),
         reminders=planned,
         reminder_kinds=REMINDER_KINDS,
         delivery_summary=delivery_summary,
@@ -297,6 +340,7 @@ def visit(visit_id: uuid.UUID) -> str:
         helped=HELPED,
         to_local=to_local,
         action_form=ActionForm(),
+        deletion_pending=patient_data.pending_request(visit.patient_id),
     )
 
 
@@ -323,24 +367,51 @@ def audit_page() -> str:
     more = len(events) > AUDIT_PAGE
     events = events[:AUDIT_PAGE]
     # Names for the actors, in two queries whatever the page holds.
-    therapists = dict(
-        db.session.execute(
-            select(Therapist.id, Therapist.email).where(Therapist.clinic_id == clinic_id)
-        ).all()
-    )
+    therapists = therapist_names(clinic_id)
     keys = dict(
         db.session.execute(
             select(ApiKey.id, ApiKey.prefix).where(ApiKey.clinic_id == clinic_id)
         ).all()
     )
+    # Links only to what still exists: a deleted patient's visits would only lead to a 404.
+    visit_targets = {e.target_id for e in events if e.target_type == "visit" and e.target_id}
+    patient_targets = {e.target_id for e in events if e.target_type == "patient" and e.target_id}
+    live_visits = {
+        str(v)
+        for v in db.session.scalars(
+            select(Visit.id).where(
+                Visit.clinic_id == clinic_id, Visit.id.in_(_uuids(visit_targets))
+            )
+        )
+    }
+    patient_visits = {
+        str(patient): visit_id
+        for patient, visit_id in db.session.execute(
+            select(Visit.patient_id, Visit.id)
+            .where(Visit.clinic_id == clinic_id, Visit.patient_id.in_(_uuids(patient_targets)))
+            .order_by(Visit.performed_at)
+        )
+    }  # ascending, so each patient keeps their newest visit
     return render_template(
         "clinic/audit.html",
         events=events,
+        live_visits=live_visits,
+        patient_visits=patient_visits,
         actor_name=lambda e: audit_actor(e, therapists, keys),
         labels=AUDIT_ACTIONS,
         next_before=events[-1].at.isoformat() if more else None,
         zone=current_user.clinic.timezone,
     )
+
+
+def _uuids(ids: set[str]) -> list[uuid.UUID]:
+    out = []
+    for raw in ids:
+        try:
+            out.append(uuid.UUID(raw))
+        except ValueError:
+            continue
+    return out
 
 
 @bp.get("/exports")
@@ -401,3 +472,127 @@ def revoke_link(visit_id: uuid.UUID) -> Response:
     _audit_visit("link.revoke", visit, now)
     db.session.commit()
     return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)
+
+
+# --- deletion requests ------------------------------------------------------------------------------
+
+
+def _deletion_request_or_404(request_id: uuid.UUID) -> DeletionRequest:
+    found = patient_data.request_in_clinic(request_id, current_user.clinic_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _deletions_page(
+    failed: tuple[uuid.UUID, ConfirmDeletionForm | DeclineDeletionForm] | None = None,
+) -> str:
+    clinic_id = current_user.clinic_id
+    # The page names the patients who asked: a therapist read of patient data, audited first (a
+    # commit after loading would expire the rows).
+    audit.by_therapist("deletion.list", now=utcnow())
+    db.session.commit()
+    pending = patient_data.pending_for_clinic(clinic_id)
+    decided = patient_data.decided_for_clinic(clinic_id)
+    confirm_forms: dict[uuid.UUID, ConfirmDeletionForm] = {
+        row.request.id: ConfirmDeletionForm(formdata=None) for row in pending
+    }
+    decline_forms: dict[uuid.UUID, DeclineDeletionForm] = {
+        row.request.id: DeclineDeletionForm(formdata=None) for row in pending
+    }
+    if failed is not None:
+        request_id, form = failed
+        forms: dict[uuid.UUID, Any] = (
+            confirm_forms if isinstance(form, ConfirmDeletionForm) else decline_forms
+        )
+        forms[request_id] = form
+    therapists = therapist_names(clinic_id)
+    # Names for declined requests whose patient is still here; a deleted patient has none.
+    names = dict(
+        db.session.execute(
+            select(Patient.id, Patient.display_name).where(
+                Patient.clinic_id == clinic_id,
+                Patient.id.in_([r.patient_id for r in decided]),
+            )
+        ).all()
+    )
+    return render_template(
+        "clinic/deletion_requests.html",
+        pending=pending,
+        decided=decided,
+        confirm_forms=confirm_forms,
+        decline_forms=decline_forms,
+        failed_id=failed[0] if failed else None,
+        therapists=therapists,
+        names=names,
+        zone=current_user.clinic.timezone,
+    )
+
+
+@bp.get("/deletion-requests")
+def deletion_requests() -> str:
+    return _deletions_page()
+
+
+@bp.post("/deletion-requests/<uuid:request_id>/confirm")
+def confirm_deletion(request_id: uuid.UUID) -> Response | tuple[str, int]:
+    found = _deletion_request_or_404(request_id)
+    form = ConfirmDeletionForm()
+    if not form.validate():
+        return _deletions_page((found.id, form)), 422
+    try:
+        removed = patient_data.confirm_deletion(found, current_user.id, utcnow())
+    except patient_data.NotPending:
+        db.session.rollback()
+        flash(_("This request was already confirmed or declined."))
+    except patient_data.ReminderInFlight:
+        db.session.rollback()
+        flash(
+            _(
+                "A reminder is being sent to this patient at this moment, so nothing was deleted. "
+                "Please try again in a few minutes."
+            )
+        )
+    else:
+        db.session.commit()
+        flash(
+            _(
+                "The patient's data was deleted: %(visits)s and %(checkins)s.",
+                visits=ngettext("%(num)d visit", "%(num)d visits", removed.visits),
+                checkins=ngettext("%(num)d check-in", "%(num)d check-ins", removed.checkins),
+            )
+        )
+    return redirect(url_for("clinic.deletion_requests"), code=303)
+
+
+@bp.post("/deletion-requests/<uuid:request_id>/decline")
+def decline_deletion(request_id: uuid.UUID) -> Response | tuple[str, int]:
+    found = _deletion_request_or_404(request_id)
+    form = DeclineDeletionForm()
+    if not form.validate():
+        return _deletions_page((found.id, form)), 422
+    try:
+        patient_data.decline_deletion(found, current_user.id, form.reason.data or "", utcnow())
+    except patient_data.NotPending:
+        db.session.rollback()
+        flash(_("This request was already confirmed or declined."))
+    else:
+        db.session.commit()
+        flash(_("The request was declined. The patient sees your reason on their Your data page."))
+    return redirect(url_for("clinic.deletion_requests"), code=303)
+
+
+@bp.post("/visits/<uuid:visit_id>/deletion-request")
+def request_deletion(visit_id: uuid.UUID) -> Response:
+    """Record a request the patient made by phone or at the desk; it is confirmed like any other."""
+    visit = _visit_or_404(visit_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        patient_data.request_deletion(visit.patient, utcnow(), therapist_id=current_user.id)
+    except patient_data.AlreadyPending:
+        flash(_("This patient already has a deletion request waiting."))
+    else:
+        db.session.commit()
+        flash(_("The deletion request is recorded. Confirm or decline it here."))
+    return redirect(url_for("clinic.deletion_requests"), code=303)

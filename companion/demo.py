@@ -1,14 +1,19 @@
-"""Demo data for `make run`: one clinic, one therapist, one visit with a live patient link."""
+"""Demo data for `make run`: one clinic, one therapist, a visit with a live patient link, and a
+few earlier patients so the review queue shows each kind of item (red, amber, a missing check-in,
+on track). The demo patients' check-ins go through the app's own check-in path, so their triage
+and alerts are exactly what a real patient's would raise."""
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
 from .auth import hash_password
+from .checkins import CheckInDetails, submit_checkin
 from .extensions import db
 from .models import Clinic, Therapist
 from .visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
@@ -54,5 +59,33 @@ def seed_demo(*, now: datetime, link_days: int) -> DemoCreated | None:
         link_days=link_days,
         now=now,
     )
+    _earlier_patients(clinic, therapist.id, now, link_days)
     db.session.commit()
     return DemoCreated(DEMO_EMAIL, password, issued.token)
+
+
+# (reference, name, hours since the visit, regions, check-ins as (hours after, soreness, symptoms))
+EARLIER: tuple[tuple[str, str, float, list[str], list[tuple[float, int, list[str]]]], ...] = (
+    ("DEMO-002", "Blanca", 30, ["upper_back"], [(3, 4, []), (27, 3, ["breathless"])]),
+    ("DEMO-003", "Carlos", 50, ["low_back"], [(4, 5, []), (24, 4, []), (48, 6, [])]),
+    ("DEMO-004", "Dana", 30, ["calf"], []),
+    ("DEMO-005", "Eli", 50, ["shoulder"], [(3, 4, ["tired"]), (24, 2, []), (48, 1, [])]),
+)
+
+
+def _earlier_patients(clinic: Clinic, therapist_id: uuid.UUID, now: datetime, days: int) -> None:
+    for ref, name, hours_ago, regions, checkins in EARLIER:
+        patient = find_or_create_patient(clinic, PatientDetails(ref, name, "Europe/Madrid", "en"))
+        performed = now - timedelta(hours=hours_ago)
+        visit, _ = record_visit(
+            clinic,
+            patient,
+            VisitDetails(performed_at=performed, regions=regions, insertions=4),
+            therapist_id=therapist_id,
+            link_days=days,
+            now=performed,
+        )
+        for after, soreness, symptoms in checkins:
+            at = performed + timedelta(hours=after)
+            details = CheckInDetails(uuid.uuid4(), at, soreness, None, symptoms, [], None)
+            submit_checkin(visit, details, now=at)

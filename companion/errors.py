@@ -93,6 +93,11 @@ def page_message(status: int) -> str:
     return messages.get(status, _("Something went wrong on our side. Please try again."))
 
 
+def wants_json() -> bool:
+    """The API, and a page's script sending JSON (a missing CSRF token, say), get JSON errors."""
+    return request.path.startswith("/api/") or request.is_json
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(APIError)
     def handle_api_error(exc: APIError) -> tuple[Response, int]:
@@ -103,7 +108,7 @@ def init_app(app: Flask) -> None:
         status = exc.code or 500
         if exc.response is not None:  # abort(Response(...)): the view already rendered it
             return exc.response
-        if request.path.startswith("/api/"):
+        if wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
             return APIError(status, code, exc.description or exc.name).response()
         return render_template("error.html", code=status, message=page_message(status)), status
@@ -112,6 +117,6 @@ def init_app(app: Flask) -> None:
     def handle_unexpected(exc: Exception) -> Any:
         # Log the trace (no request body or values in it) and answer without details.
         app.logger.exception("unhandled error on %s %s", request.method, request.endpoint)
-        if request.path.startswith("/api/"):
+        if wants_json():
             return APIError(500, "internal_error", "Something went wrong on our side.").response()
         return render_template("error.html", code=500, message=page_message(500)), 500

@@ -9,6 +9,9 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    FieldList,
+    Form,
+    FormField,
     HiddenField,
     IntegerField,
     PasswordField,
@@ -27,6 +30,7 @@ from .care.helped import HELPED
 from .care.regions import REGIONS
 from .care.stretches import STRETCHES
 from .care.triage import OTHER_SYMPTOMS, RED_FLAGS
+from .patient_data import MAX_REASON
 from .planning import MAX_QUIET, MAX_QUIET_HOURS, quiet_length
 from .timeutil import is_iana_zone
 
@@ -86,7 +90,34 @@ class VisitForm(FlaskForm):
     electrical_stimulation = BooleanField(_l("Electrical stimulation used"))
     first_visit = BooleanField(_l("First dry-needling visit"))
     notes = TextAreaField(
-        _l("Notes (for the clinic only)"), validators=[Optional(), Length(max=2000)]
+        _l("Notes (for the clinic only)"),
+        validators=[Optional(), Length(max=2000)],
+        # The patient's own data download includes them (patient_data.export_data says why).
+        description=_l(
+            "Not shown in the patient's app, but included when the patient downloads their data."
+        ),
+    )
+
+
+class ConfirmDeletionForm(FlaskForm):
+    # Health records may have to be kept for years by law: the box makes the therapist think of
+    # that before removing a patient's data for good.
+    understood = BooleanField(
+        _l(
+            "I have checked that the clinic does not have to keep these records, and I understand "
+            "that the deletion cannot be undone."
+        ),
+        validators=[DataRequired(message=_l("Tick the box to confirm the deletion."))],
+    )
+
+
+class DeclineDeletionForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason (the patient sees it)"),
+        validators=[
+            DataRequired(message=_l("Tell the patient why, in plain words.")),
+            Length(max=MAX_REASON),
+        ],
     )
 
 
@@ -127,6 +158,23 @@ class ClockField(TimeField):
             raise ValueError(_l("Enter a time such as 22:00.")) from None
 
 
+def quiet_hours_valid(start: ClockField, end: ClockField) -> bool:
+    """Quiet hours must end at another time than they start, and leave the day for reminders."""
+    if start.data == end.data:
+        end.errors.append(_l("Choose an end time different from the start time."))
+        return False
+    if quiet_length(start.data, end.data) > MAX_QUIET:
+        end.errors.append(
+            _l(
+                "Quiet hours can last at most %(hours)s hours, so your reminders still "
+                "reach you during the day.",
+                hours=MAX_QUIET_HOURS,
+            )
+        )
+        return False
+    return True
+
+
 class QuietHoursForm(FlaskForm):
     start = ClockField(
         _l("Quiet from"), validators=[InputRequired(message=_l("Enter a time such as 22:00."))]
@@ -136,19 +184,55 @@ class QuietHoursForm(FlaskForm):
     )
 
     def validate(self, extra_validators: Any = None) -> bool:
+        return super().validate(extra_validators) and quiet_hours_valid(self.start, self.end)
+
+
+class ReviewForm(FlaskForm):
+    """Acknowledge or resolve a queue item. `alerts` carries the ids of the alerts the therapist
+    was shown, so one that arrived after the page was drawn is never handled unseen."""
+
+    alerts = HiddenField(validators=[DataRequired()])
+    note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
+
+
+class EnvelopeStepForm(Form):
+    # Sub-form of ClinicSettingsForm: no CSRF field of its own (the outer form has one).
+    usual_max = IntegerField(
+        _l("Usual at most"),
+        validators=[InputRequired(message=_l("Enter a whole number.")), NumberRange(0, 10)],
+    )
+    amber_at = IntegerField(
+        _l("Amber from"),
+        validators=[InputRequired(message=_l("Enter a whole number.")), NumberRange(0, 10)],
+    )
+
+    def validate(self, extra_validators: Any = None) -> bool:
         if not super().validate(extra_validators):
             return False
-        start, end = self.start.data, self.end.data
-        if start == end:
-            self.end.errors.append(_l("Choose an end time different from the start time."))
-            return False
-        if quiet_length(start, end) > MAX_QUIET:
-            self.end.errors.append(
-                _l(
-                    "Quiet hours can last at most %(hours)s hours, so your reminders still "
-                    "reach you during the day.",
-                    hours=MAX_QUIET_HOURS,
-                )
-            )
+        if self.amber_at.data <= self.usual_max.data:
+            self.amber_at.errors.append(_l("Amber must be above the usual maximum."))
             return False
         return True
+
+
+class ClinicSettingsForm(FlaskForm):
+    episode_days = IntegerField(
+        _l("Days an episode stays in the review queue"),
+        validators=[InputRequired(message=_l("Enter a whole number.")), NumberRange(1, 30)],
+    )
+    quiet_start = ClockField(
+        _l("Quiet from"), validators=[InputRequired(message=_l("Enter a time such as 22:00."))]
+    )
+    quiet_end = ClockField(
+        _l("Quiet until"), validators=[InputRequired(message=_l("Enter a time such as 07:30."))]
+    )
+    envelope = FieldList(FormField(EnvelopeStepForm), min_entries=6, max_entries=6)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        return super().validate(extra_validators) and quiet_hours_valid(
+            self.quiet_start, self.quiet_end
+        )
+
+
+class SearchForm(FlaskForm):
+    q = StringField(_l("Find a patient by reference or name"), validators=[Length(max=100)])

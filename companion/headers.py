@@ -24,11 +24,21 @@ CSP = "; ".join(
 )
 
 
+# Endpoints whose URL holds a capability token (patient link, calendar feed).
+TOKEN_IN_URL = frozenset({"auth.redeem", "calendar.feed"})
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def set_security_headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Our own pages send their address to our own origin only, and to nobody else. Not
+        # "no-referrer" everywhere: Flask-WTF refuses every form posted over HTTPS without a
+        # Referer (WTF_CSRF_SSL_STRICT), so sign-in and every form would fail in production. A page
+        # whose URL carries a token keeps "no-referrer": its address never travels, not even to us.
+        response.headers["Referrer-Policy"] = (
+            "no-referrer" if request.endpoint in TOKEN_IN_URL else "same-origin"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"

@@ -44,6 +44,11 @@ class Clinic(db.Model):
     # Reminders never fire in these local hours; they wait for the end (clinical.md default).
     quiet_start: Mapped[time] = mapped_column(Time, default=time(21, 30))
     quiet_end: Mapped[time] = mapped_column(Time, default=time(8, 0))
+    # How long an episode stays in the review queue after its visit (design.md: default 7 days).
+    episode_days: Mapped[int] = mapped_column(Integer, default=7)
+    # The expected-soreness envelope as the clinic adjusted it: [[usual_max, amber_at], ...], one
+    # pair per window of care.triage.ENVELOPE. None keeps the clinical.md defaults.
+    envelope: Mapped[list[list[int]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = _created()
 
 
@@ -57,6 +62,8 @@ class Therapist(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = _created()
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When this therapist was last sent an amber digest: at most one an hour (issue 5).
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     clinic: Mapped[Clinic] = relationship()
 
@@ -133,7 +140,7 @@ class CheckIn(db.Model):
     __table_args__ = (UniqueConstraint("patient_id", "client_id"),)
     id: Mapped[uuid.UUID] = _id()
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patient.id"))
-    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), index=True)
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"))
     client_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # chosen by the patient's device
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = _created()
@@ -151,6 +158,9 @@ class CheckIn(db.Model):
 
 
 Index("ix_checkin_patient_recorded", CheckIn.patient_id, CheckIn.recorded_at.desc())
+# An episode's check-ins in time order: the review queue's count and newest score per episode are
+# index lookups (it also serves every "check-ins of this visit" query).
+Index("ix_checkin_visit_recorded", CheckIn.visit_id, CheckIn.recorded_at, CheckIn.received_at)
 
 
 class Reminder(db.Model):
@@ -202,6 +212,31 @@ class PushSubscription(db.Model):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class TherapistDevice(db.Model):
+    """A browser where a therapist turned on alerts (web push): the same keys as a patient's
+    PushSubscription, plus what the alert needs and what the list of devices shows."""
+
+    __tablename__ = "therapist_device"
+    id: Mapped[uuid.UUID] = _id()
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapist.id"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(2048), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(255))
+    auth: Mapped[str] = mapped_column(String(255))
+    # Coarse words from the User-Agent ("Chrome", "Android") so a therapist can tell devices
+    # apart; the header itself is not kept (it is a fingerprint).
+    browser: Mapped[str | None] = mapped_column(String(40))
+    platform: Mapped[str | None] = mapped_column(String(40))
+    # The page's language when alerts were turned on: alerts arrive in it.
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    # SHA-256 of a token only this browser holds: its service worker re-registers a subscription
+    # the browser replaced, long after the therapist's session ended (therapist_devices.renew).
+    renewal_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    therapist: Mapped[Therapist] = relationship()
+
+
 class Delivery(db.Model):
     __tablename__ = "delivery"
     id: Mapped[uuid.UUID] = _id()
@@ -241,3 +276,102 @@ class AuditEvent(db.Model):
     target_id: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Alert(db.Model):
+    """Something a therapist should look at in one episode: a red or amber check-in, or a missing one.
+
+    Rows are never deleted when handled: who acknowledged and resolved them, and when, stays on
+    record. `dedupe_key` makes raising idempotent ("checkin:<id>", "missing_24:<visit id>").
+    """
+
+    __tablename__ = "alert"
+    id: Mapped[uuid.UUID] = _id()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"))
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), index=True)
+    checkin_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("checkin.id"))
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # checkin | missing
+    level: Mapped[str] = mapped_column(String(8))  # red | amber
+    # What was found, as codes and numbers, put into words when shown (in the reader's language).
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapist.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None with resolved_at set: closed by the app (the patient checked in after all).
+    resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapist.id"))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    # Red alerts go out at once: the dispatcher claims rows with notified_at NULL under a lease.
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notify_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# The review queue reads the unresolved alerts of a clinic; handled ones only grow the history.
+Index(
+    "ix_alert_open",
+    Alert.clinic_id,
+    Alert.visit_id,
+    postgresql_where=text("resolved_at IS NULL"),
+    sqlite_where=text("resolved_at IS NULL"),
+)
+# The dispatcher looks only for red alerts nobody has been told about yet.
+Index(
+    "ix_alert_unnotified",
+    Alert.raised_at,
+    postgresql_where=text("notified_at IS NULL AND level = 'red'"),
+    sqlite_where=text("notified_at IS NULL AND level = 'red'"),
+)
+
+
+class AlertNotice(db.Model):
+    """One attempt to tell one therapist: a red alert or an amber digest, by push or e-mail."""
+
+    __tablename__ = "alert_notice"
+    id: Mapped[uuid.UUID] = _id()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), index=True)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapist.id"), index=True)
+    # The red alert told about; None for a digest (it covers every amber item still open).
+    alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alert.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # red | digest
+    channel: Mapped[str] = mapped_column(String(8))  # push | email
+    device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class DeletionRequest(db.Model):
+    """A patient's request that the clinic delete their data; a therapist confirms or declines it.
+
+    `patient_id` is deliberately no foreign key: confirming deletes the patient row, and this row
+    (with the audit rows) must outlive it as the record that the deletion was asked for and done.
+    It keeps no name, reference or health data; the decline reason is cleared on deletion.
+    """
+
+    __tablename__ = "deletion_request"
+    id: Mapped[uuid.UUID] = _id()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), index=True)
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # None: the patient asked through their link; a therapist's id: asked on the patient's behalf
+    # (by phone, at the desk).
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapist.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapist.id"))
+    # None while pending, then "confirmed" or "declined".
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    # Why the clinic declined (shown to the patient), e.g. records it must keep by law.
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+# At most one pending request per patient, enforced by the database as well as by the code: two
+# taps (or a patient and a therapist at once) cannot open two.
+Index(
+    "ix_deletion_request_one_pending",
+    DeletionRequest.patient_id,
+    unique=True,
+    postgresql_where=text("outcome IS NULL"),
+    sqlite_where=text("outcome IS NULL"),
+)

@@ -6,6 +6,7 @@ exactly as the server will judge it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from flask_babel import format_time, get_locale, get_timezone
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from . import patient_data
 from .auth import current_link
 from .care import guidance
 from .care.helped import HELPED
@@ -33,7 +35,7 @@ from .care.regions import BY_CODE as REGIONS
 from .care.regions import any_over_lung
 from .care.stretches import BY_CODE as STRETCHES
 from .care.stretches import DOSE, PURPOSE, STOP_IF
-from .care.triage import RULES, SYMPTOMS
+from .care.triage import SYMPTOMS
 from .channels.calendar import feed_url
 from .chart import soreness_chart
 from .checkins import (
@@ -44,6 +46,7 @@ from .checkins import (
     submit_checkin,
     visit_scores,
 )
+from .clinic_settings import rules_for
 from .extensions import db
 from .forms import ActionForm, CheckInForm, QuietHoursForm
 from .models import CheckIn, PatientLink, Visit
@@ -114,6 +117,8 @@ def page_context(link: PatientLink) -> dict[str, Any]:
         "emergency_number": current_app.config["EMERGENCY_NUMBER"],
         "emergency": guidance.EMERGENCY,
         "page_data": page_data(link),
+        # Every patient page says so while a deletion request waits for the clinic.
+        "deletion_pending": patient_data.pending_request(visit.patient_id),
     }
 
 
@@ -184,7 +189,7 @@ def checkin_data(visit: Visit) -> dict[str, Any]:
     return {
         "performed_at": visit.performed_at.isoformat(),
         "earlier": [{"hours": hours_since(visit, at), "soreness": score} for at, score in scores],
-        "rules": RULES,
+        "rules": rules_for(visit.clinic),
     }
 
 
@@ -208,7 +213,9 @@ def history() -> str:
     link = require_link()
     return render_template(
         "patient/history.html",
-        chart=soreness_chart(link.visit.performed_at, visit_scores(link.visit)),
+        chart=soreness_chart(
+            link.visit.performed_at, visit_scores(link.visit), rules_for(link.visit.clinic)
+        ),
         checkins=checkins_for_patient(link.visit.patient_id),
         symptoms=SYMPTOMS,
         helped=HELPED,
@@ -246,7 +253,7 @@ def push_strings() -> dict[str, str]:
         "push_failed_push_service": _("The browser could not reach its notification service."),
         "push_failed_worker": _("The app could not finish loading on this phone."),
         "push_failed_server": _("Something went wrong on our side."),
-        "push_calendar_instead": _("You can add the reminders to your calendar instead."),
+        "push_failed_hint": _("You can add the reminders to your calendar instead."),
         "push_off_failed": _(
             "Reminders could not be turned off on this phone. Please try again, or block "
             "notifications for this app in your browser's settings."
@@ -341,6 +348,56 @@ def resume() -> Response:
         db.session.commit()
     flash(_("Reminders are on again for this visit."))
     return redirect(url_for("patient.reminders"), code=303)
+
+
+@bp.get("/data")
+def data() -> str:
+    """Your data: download it, ask for it to be deleted, and what became of the last request."""
+    link = require_link()
+    return render_template(
+        "patient/data.html",
+        **page_context(link),
+        latest_request=patient_data.latest_request(link.visit.patient_id),
+        moment=reminder_time,  # "Saturday, November 21, 3:30 PM", the patient's zone and language
+    )
+
+
+@bp.get("/data.json")
+def download_data() -> Response:
+    link = require_link()
+    now = utcnow()
+    patient = link.visit.patient
+    exported = patient_data.export_data(patient, now)
+    patient_data.record_download(patient, exported, now)
+    db.session.commit()
+    response = Response(
+        json.dumps(exported, ensure_ascii=False, indent=2), mimetype="application/json"
+    )
+    filename = patient_data.download_filename(now)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"  # the whole record: never in any cache
+    return response
+
+
+@bp.route("/data/delete", methods=["GET", "POST"])
+def ask_deletion() -> Response | str:
+    """The confirmation step: what will be removed, who decides, and the last chance to download."""
+    link = require_link()
+    patient_id = link.visit.patient_id
+    if request.method == "GET":
+        if patient_data.pending_request(patient_id) is not None:
+            return redirect(url_for("patient.data"), code=303)
+        return render_template("patient/data_delete.html", **page_context(link))
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        patient_data.request_deletion(link.visit.patient, utcnow())
+    except patient_data.AlreadyPending:
+        flash(_("You have already asked for your data to be deleted. Your clinic will confirm it."))
+        return redirect(url_for("patient.data"), code=303)
+    db.session.commit()
+    flash(_("Your request was sent. Your clinic will confirm it."))
+    return redirect(url_for("patient.data"), code=303)
 
 
 @bp.get("/offline")

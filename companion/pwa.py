@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from flask import Blueprint, Flask, Response, current_app, url_for
-from flask_babel import force_locale
+from flask_babel import LazyString, force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -40,6 +40,9 @@ WORKER_SOURCES = ("js/outbox.js", "js/push.js", "sw.js")
 # something for every push (Safari revokes a subscription that pushes silently), in the patient's
 # language, which it reads from the guide it keeps; so both languages are built in.
 FALLBACK_BODY = _l("You have a new aftercare reminder. Tap to open your guide.")
+# The same for a therapist's alert (companion/therapist_devices.py) that cannot be read.
+THERAPIST_FALLBACK_TITLE = _l("Clinic alert")
+THERAPIST_FALLBACK_BODY = _l("Something in your clinic needs your attention. Tap to open it.")
 
 
 @lru_cache(maxsize=256)
@@ -84,11 +87,13 @@ def _add_static_version(endpoint: str, values: dict[str, Any]) -> None:
 LANGUAGES: tuple[str, ...] = get_args(Language)
 
 
-def fallback_notices() -> dict[str, dict[str, str]]:
+def fallback_notices(
+    title: LazyString = TITLE, body: LazyString = FALLBACK_BODY
+) -> dict[str, dict[str, str]]:
     notices = {}
     for lang in LANGUAGES:
         with force_locale(lang):
-            notices[lang] = {"title": str(TITLE), "body": str(FALLBACK_BODY)}
+            notices[lang] = {"title": str(title), "body": str(body)}
     return notices
 
 
@@ -107,6 +112,9 @@ def service_worker() -> Response:
         "icon": url_for("static", filename="icons/icon-192.png"),
         "badge": url_for("static", filename="icons/badge-96.png"),
         "notice": fallback_notices(),
+        # A therapist's alert opens a therapist page; without a usable one, their home page.
+        "therapist_home": url_for("review.queue"),
+        "therapist_notice": fallback_notices(THERAPIST_FALLBACK_TITLE, THERAPIST_FALLBACK_BODY),
         "default_lang": LANGUAGES[0],
     }
     folder = Path(current_app.static_folder or "")

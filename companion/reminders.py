@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
@@ -32,9 +33,9 @@ from flask_babel import force_locale
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
-from . import push
 from .care.triage import RULES, envelope_window
 from .channels import webpush
+from .clinic_settings import rules_for
 from .extensions import db
 from .models import (
     CheckIn,
@@ -151,7 +152,9 @@ def claim(
     return token, list(ids)
 
 
-def still_needed_72h(visit: Visit, scores: list[tuple[datetime, int]]) -> bool:
+def still_needed_72h(
+    visit: Visit, scores: list[tuple[datetime, int]], rules: dict[str, Any] = RULES
+) -> bool:
     """clinical.md: the 72 h check-in only if the last score was still above the envelope, or no
     check-in came. "No check-in came" is read as none since the 48 h one was asked (from 36 h,
     where the envelope's 48 h window starts): an early "fine" on the first evening says nothing
@@ -165,7 +168,7 @@ def still_needed_72h(visit: Visit, scores: list[tuple[datetime, int]]) -> bool:
         return True
     at, score = max(recent)
     hours = (at - visit.performed_at).total_seconds() / 3600
-    return score > envelope_window(RULES, hours)["usual_max"]
+    return score > envelope_window(rules, hours)["usual_max"]
 
 
 def _patient_url(path: str, public_url: str) -> str:
@@ -227,7 +230,8 @@ def prepare(
         jobs.append(job)
         # Planning kept it out of quiet hours, but a retry or a worker that was down can bring it
         # back into them: it waits for their end again, or expires if that is too late.
-        quiet = quiet_hours_for(visit.patient, clinics.get(visit.clinic_id))
+        clinic = clinics[visit.clinic_id]
+        quiet = quiet_hours_for(visit.patient, clinic)
         wake = after_quiet_hours(now, visit.patient.timezone, quiet.start, quiet.end)
         if wake > now:
             if wake < reminder.expires_at:
@@ -239,7 +243,9 @@ def prepare(
             # A tap would open "this link is no longer valid": do not send the patient there.
             job.verdict, job.why = "cancelled", "the patient link was revoked or has expired"
             continue
-        if reminder.kind == AFTER_72H and not still_needed_72h(visit, scores.get(visit.id, [])):
+        if reminder.kind == AFTER_72H and not still_needed_72h(
+            visit, scores.get(visit.id, []), rules_for(clinic)
+        ):
             job.verdict, job.why = (
                 "skipped",
                 "not needed: the last score was within the expected range",
@@ -277,43 +283,20 @@ def send_all(
 ) -> dict[uuid.UUID, list[Attempt]]:
     """Send every job's message to each of its devices, `concurrency` at a time. No database here.
 
-    `deadline` (a `time.monotonic()` value): messages not started by then are not sent now but
-    retried, so a batch never outlives its lease when push services are slow or down.
-    `pool`: the drain's sending threads (each keeps its keep-alive connections between batches);
-    without one, a pool lives for this call only.
+    `deadline` and `pool` as in `webpush.send_many`: messages not started by the deadline are
+    retried later, and the drain's pool keeps its connections between batches.
     """
-    allowlist = list(allowlist)
     work = [
-        (job.reminder_id, sub_id, subscriber, job.message)
+        ((job.reminder_id, sub_id), subscriber, job.message)
         for job in jobs
         if job.message is not None
         for sub_id, subscriber in job.subscribers
     ]
-
-    def one(
-        item: tuple[uuid.UUID, uuid.UUID, webpush.Subscriber, webpush.Message],
-    ) -> tuple[uuid.UUID, Attempt]:
-        reminder_id, sub_id, subscriber, message = item
-        if deadline is not None and time.monotonic() > deadline:
-            return reminder_id, Attempt(
-                sub_id,
-                webpush.PushResult(webpush.ERROR, detail="not tried before the lease ran out"),
-            )
-        if not push.endpoint_allowed(subscriber.endpoint, allowlist):
-            # Stored under an older, wider allowlist: never contacted now (SSRF).
-            return reminder_id, Attempt(
-                sub_id, webpush.PushResult(webpush.REFUSED, detail="endpoint not on the allowlist")
-            )
-        return reminder_id, Attempt(sub_id, sender.send(subscriber, message))
-
     attempts: dict[uuid.UUID, list[Attempt]] = {}
-    if not work:
-        return attempts
-    if pool is None:
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(work)))) as own:
-            return send_all(jobs, sender, allowlist, concurrency, deadline, own)
-    for reminder_id, attempt in pool.map(one, work):
-        attempts.setdefault(reminder_id, []).append(attempt)
+    for (reminder_id, sub_id), result in webpush.send_many(
+        work, sender, allowlist, concurrency, deadline, pool
+    ):
+        attempts.setdefault(reminder_id, []).append(Attempt(sub_id, result))
     return attempts
 
 
@@ -532,7 +515,22 @@ def run_worker(app: Flask) -> None:
         misfire_grace_time=interval,
         next_run_time=utcnow(),
     )
-    log.info("reminder worker started, tick every %ss", interval)
+    # Red alerts to therapists are the other thing this worker sends (companion/alert_dispatch.py).
+    from .alert_dispatch import dispatch_once
+
+    alert_interval = app.config["ALERT_TICK_SECONDS"]
+    scheduler.add_job(
+        dispatch_once,
+        "interval",
+        args=[app],
+        kwargs={"sender": sender},
+        seconds=alert_interval,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=alert_interval,
+        next_run_time=utcnow(),
+    )
+    log.info("reminder worker started, tick every %ss (alerts every %ss)", interval, alert_interval)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

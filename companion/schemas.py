@@ -210,6 +210,13 @@ class PushSubscriptionRef(_Body):
     endpoint: Annotated[str, Field(strict=True, min_length=8, max_length=2048)]
 
 
+class DeviceRenewal(_Body):
+    """A service worker re-registers a therapist device whose subscription the browser replaced."""
+
+    token: Annotated[str, Field(strict=True, min_length=20, max_length=100)]
+    subscription: PushSubscriptionIn
+
+
 class PushSubscriptionOut(BaseModel):
     endpoint: str
     created: bool

@@ -8,9 +8,11 @@
  *   BUILD.home           the guide: what a notification opens when its own page will not do
  *   BUILD.icon, .badge   notification images
  *   BUILD.notice         {lang: {title, body}}: shown for a push without a usable message
+ *   BUILD.therapist_home, BUILD.therapist_notice: the same two for a therapist's alert
  * Then static/js/push.js (Push), so the worker can subscribe again by itself.
- * Only patient pages and static files are handled. Clinic pages and the API always go to the network,
- * so nothing a therapist sees is ever stored on a device.
+ * Only patient pages and static files are handled. Therapist pages and the API always go to the
+ * network and are never stored (they hold health data and are sent no-store), although this worker
+ * also controls the therapist pages and shows their alerts.
  */
 /* global BUILD, Outbox, Push */
 "use strict";
@@ -87,6 +89,14 @@ function tooOld(response) {
 
 function isPatientPage(url) {
   return url.pathname.indexOf("/me/") === 0;
+}
+
+/* The therapist pages an alert may open: the home page, the review queue, a visit. Matched by the
+ * push handler only; the fetch handler below never touches them. */
+var THERAPIST_PAGE = /^\/(?:review)?$|^\/visits\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function isTherapistPage(url) {
+  return THERAPIST_PAGE.test(url.pathname);
 }
 
 self.addEventListener("fetch", function (event) {
@@ -199,14 +209,18 @@ function words(value) {
   return typeof value === "string" && value.trim() ? value : null;
 }
 
-/* Only a patient page of our own: a tap must never lead anywhere else. Anything else opens the
- * guide, which is kept for offline use, so a tap never shows a blank page. */
-function pageToOpen(value) {
+/* A patient's notification opens only a patient page of our own, a therapist's only one of the
+ * therapist pages above: a tap must never lead anywhere else. Anything else opens the home of the
+ * same side (the guide is kept for offline use, so a patient's tap never shows a blank page). */
+function pageToOpen(value, audience) {
+  var therapist = audience === "therapist";
   try {
     var url = new URL(value, self.location.origin);
-    if (url.origin === self.location.origin && isPatientPage(url)) return url.href;
+    if (url.origin === self.location.origin && (therapist ? isTherapistPage(url) : isPatientPage(url))) {
+      return url.href;
+    }
   } catch (e) { /* not a URL */ }
-  return new URL(BUILD.home, self.location.origin).href;
+  return new URL(therapist ? BUILD.therapist_home : BUILD.home, self.location.origin).href;
 }
 
 function readPush(data) {
@@ -218,40 +232,69 @@ function readPush(data) {
   }
 }
 
+/* Whose message this is. Ours say so ("audience"; patient messages of the first release do not,
+ * and have a title). One that cannot be read belongs to whom this browser is registered for: a
+ * therapist device keeps its record here (push.js); otherwise it is a patient's phone. */
+function audienceOf(message) {
+  if (typeof message.audience === "string") {
+    return Promise.resolve(message.audience === "therapist" ? "therapist" : "patient");
+  }
+  if (words(message.title)) return Promise.resolve("patient");
+  return Push.Device.load().then(function (record) { return record ? "therapist" : "patient"; })
+    .catch(function () { return "patient"; });
+}
+
+/* A therapist's alert is in the language the device was set up in (the message says it); the
+ * browser's own language when the message cannot be read. */
+function therapistLanguage(message) {
+  var lang = String(words(message.lang) || self.navigator.language || "").slice(0, 2).toLowerCase();
+  return BUILD.therapist_notice[lang] ? lang : BUILD.default_lang;
+}
+
 /* Every push shows a notification: Safari revokes a subscription whose pushes show nothing. The
  * message carries no health data (design.md), only neutral words, a tag and the page to open. */
 self.addEventListener("push", function (event) {
   var message = readPush(event.data);
-  function show(lang) {
-    var fallback = BUILD.notice[lang] || BUILD.notice[BUILD.default_lang];
+  function show(audience, lang) {
+    var notices = audience === "therapist" ? BUILD.therapist_notice : BUILD.notice;
+    var fallback = notices[lang] || notices[BUILD.default_lang];
     return self.registration.showNotification(words(message.title) || fallback.title, {
       body: words(message.body) || fallback.body,
-      // The reminder id: a resend (delivery is at least once) replaces the notification shown.
-      tag: words(message.tag) || "reminder",
-      data: { url: pageToOpen(message.url) },
+      // The reminder's or alert's id: a resend (delivery is at least once) replaces the one shown.
+      tag: words(message.tag) || (audience === "therapist" ? "alert" : "reminder"),
+      data: { url: pageToOpen(message.url, audience), audience: audience },
       icon: BUILD.icon,
       badge: BUILD.badge,
       lang: lang,
     });
   }
-  event.waitUntil(patientLanguage().then(show).catch(function () {
-    return show(BUILD.default_lang);
+  event.waitUntil(audienceOf(message).then(function (audience) {
+    if (audience === "therapist") return show(audience, therapistLanguage(message));
+    return patientLanguage().then(function (lang) { return show(audience, lang); });
+  }).catch(function () {
+    return show("patient", BUILD.default_lang);
   }));
 });
 
-/* A tap: our window already on a patient page is brought forward and sent to the reminder's page
- * (signed in by the patient cookie); otherwise a new window opens there. */
+/* A tap: our window already on a page of the same side is brought forward and sent to the
+ * notification's page (signed in by the patient cookie or the therapist's session; a therapist
+ * whose session ended signs in first); otherwise a new window opens there. */
 self.addEventListener("notificationclick", function (event) {
   event.notification.close();
-  var url = pageToOpen(event.notification.data && event.notification.data.url);
-  event.waitUntil(openPage(url));
+  var data = event.notification.data || {};
+  var audience = data.audience === "therapist" ? "therapist" : "patient";
+  event.waitUntil(openPage(pageToOpen(data.url, audience), audience));
 });
 
-function openPage(url) {
+function openPage(url, audience) {
   return self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (windows) {
     var ours = windows.filter(function (client) {
       var where = new URL(client.url);
-      return where.origin === self.location.origin && isPatientPage(where);
+      if (where.origin !== self.location.origin) return false;
+      // A therapist's window is any of ours outside the patient app (and its link pages).
+      return audience === "therapist"
+        ? !isPatientPage(where) && where.pathname.indexOf("/p/") !== 0
+        : isPatientPage(where);
     });
     var target = ours.filter(function (client) { return client.url === url; })[0] || ours[0];
     if (!target) return self.clients.openWindow(url);
@@ -268,18 +311,28 @@ function openPage(url) {
 }
 
 /* The browser replaced (or dropped) the subscription: subscribe again and tell the server, so
- * reminders keep arriving without the patient doing anything. Without a connection, or with an
- * ended link, nothing can be done here; the Reminders page shows "off" and offers the button. */
+ * reminders and alerts keep arriving without anyone doing anything. Whom it was for is not in the
+ * event, so each side is tried on its own (one browser may serve both, and one failing must not
+ * stop the other):
+ * - a patient's phone registers with the patient cookie, as the Reminders page does;
+ * - a therapist device proves itself with the renewal token it keeps (push.js, Push.Device): the
+ *   therapist's session has usually ended by the time the browser does this, so a session-based
+ *   registration would fail and alerts would silently stop.
+ * Without a connection, or with an ended link or a removed device, nothing can be done here; the
+ * Reminders and Notifications pages then show "off" and offer the button. */
 self.addEventListener("pushsubscriptionchange", function (event) {
   var old = event.oldSubscription;
-  var renewed = event.newSubscription;
-  var work = renewed ? Push.register(renewed, fetch.bind(self))
-    : Push.subscribe(self.registration.pushManager, fetch.bind(self));
-  event.waitUntil(work.then(function (subscription) {
-    var current = renewed || subscription;
-    if (old && old.endpoint && (!current || current.endpoint !== old.endpoint)) {
-      return Push.forget(old.endpoint, fetch.bind(self));
-    }
-    return undefined;
-  }).catch(function () { /* see above */ }));
+  var fetchFn = fetch.bind(self);
+  var current = event.newSubscription ? Promise.resolve(event.newSubscription)
+    : Push.browserSubscription(self.registration.pushManager, fetchFn);
+  function quietly() { return undefined; }
+  event.waitUntil(current.then(function (subscription) {
+    var patient = Push.register(subscription, fetchFn).then(function () {
+      if (old && old.endpoint && old.endpoint !== subscription.endpoint) {
+        return Push.forget(old.endpoint, fetchFn);
+      }
+      return undefined;
+    }).catch(quietly);
+    return Promise.all([patient, Push.renewDevice(subscription, fetchFn).catch(quietly)]);
+  }).catch(quietly));
 });

@@ -82,7 +82,7 @@ def test_therapist_create_reads_the_password_from_stdin_and_stores_only_a_scrypt
     assert LONG_PASSWORD not in therapist.password_hash
 
     response = sign_in(client, "ana@example.org", LONG_PASSWORD)
-    assert response.status_code == 302 and response.headers["Location"].endswith("/patients")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
     assert client.get("/patients").status_code == 200
 
 
@@ -168,12 +168,16 @@ def test_demo_on_an_empty_database_prints_a_working_sign_in_and_patient_link(run
     link = re.search(r"(/p/[A-Za-z0-9_-]+)", result.output)
     assert email and password and link, result.output
     assert count(Clinic) == 1 and count(Therapist) == 1
-    assert count(Patient) == 1 and count(Visit) == 1
+    assert count(Patient) == 5 and count(Visit) == 5
 
     assert client.get(link.group(1)).status_code == 303
 
     response = sign_in(client, email.group(1), password.group(1))
-    assert response.status_code == 302 and response.headers["Location"].endswith("/patients")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    # The review queue shows each kind of item, raised by the app's own rules.
+    queue = client.get("/").get_data(as_text=True)
+    assert "Red flags: 1 · Look at today: 2 · On track: 2" in queue
+    assert "New shortness of breath" in queue and "No check-in by 24 h" in queue
 
 
 def test_demo_a_second_time_adds_nothing_and_says_so(runner):

@@ -40,7 +40,7 @@ def test_sign_in_with_the_right_password_opens_the_patient_list(
 ):
     therapist = make_therapist(make_clinic("Sunrise Physio"))
     response = sign_in(client, therapist.email)
-    assert response.status_code == 302 and response.headers["Location"].endswith("/patients")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
     assert "Sunrise Physio" in client.get("/patients").get_data(as_text=True)
 
 
@@ -300,3 +300,36 @@ def test_the_visit_form_tells_the_script_each_regions_default_stretches(
     page = client.get("/visits/new").get_data(as_text=True)
     raw = re.search(r'id="stretch-defaults">(.*?)</script>', page, re.S).group(1)
     assert json.loads(raw) == {code: stretches.defaults_for([code]) for code in REGIONS}
+
+
+def test_patients_are_found_by_reference_or_name_without_the_search_in_the_url(
+    client, make_clinic, make_therapist, make_visit
+):
+    clinic = make_clinic()
+    therapist = make_therapist(clinic)
+    make_visit(clinic, ref="HX-100", name="Lucía Gómez")
+    make_visit(clinic, ref="HX-200", name="Sam Smith")
+    make_visit(clinic, ref="50%_OFF", name="Percent Person")
+    make_visit(make_clinic(), ref="HX-300", name="Sam Elsewhere")
+    sign_in(client, therapist.email)
+    token = csrf_from(client.get("/patients").get_data(as_text=True))
+
+    def found(q: str) -> list[str]:
+        response = client.post("/patients", data={"q": q, "csrf_token": token})
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        return [
+            n for n in ("Lucía Gómez", "Sam Smith", "Percent Person", "Sam Elsewhere") if n in html
+        ]
+
+    assert found("hx-2") == ["Sam Smith"]
+    assert found("SAM") == ["Sam Smith"]  # never another clinic's patient
+    assert found("Gómez") == ["Lucía Gómez"]
+    assert found("%") == ["Percent Person"]  # typed wildcards are literal
+    assert found("_") == ["Percent Person"]
+    assert found("nobody") == []
+    assert "No patient matches that search." in client.post(
+        "/patients", data={"q": "nobody", "csrf_token": token}
+    ).get_data(as_text=True)
+    assert client.post("/patients", data={"q": "Sam"}).status_code == 400  # CSRF
+    assert client.post("/patients", data={"q": "x" * 101, "csrf_token": token}).status_code == 400

@@ -10,7 +10,7 @@ from companion.care.stretches import BY_CODE as STRETCHES
 from companion.extensions import db
 from companion.models import CheckIn
 
-from .conftest import csrf_from
+from .conftest import PASSWORD, csrf_from
 
 
 def open_link(client, visit) -> None:
@@ -74,7 +74,8 @@ def test_pages_with_health_data_are_not_cached_and_carry_strict_headers(
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    # Pages tell only our own origin where a request came from; a link with its token, nobody.
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
@@ -234,3 +235,23 @@ def test_the_history_draws_the_patients_scores_against_the_usual_range(
     assert (
         "Latest score: 3 out of 10, 3 hours after the visit. Usual at that time: 5 or less." in svg
     )
+
+
+def test_the_patient_link_page_sends_no_referrer_and_https_forms_work(
+    client, make_clinic, make_visit, make_therapist
+):
+    """Behind HTTPS Flask-WTF wants a same-origin Referer on every form post (WTF_CSRF_SSL_STRICT):
+    our pages send one to our own origin, and the token-bearing link page sends none at all."""
+    visit = make_visit(make_clinic())
+    assert client.get(visit.url).headers["Referrer-Policy"] == "no-referrer"
+    therapist = make_therapist(make_clinic())
+    base = "https://care.example"
+    page = client.get("/sign-in", base_url=base)
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    token = csrf_from(page.get_data(as_text=True))
+    form = {"email": therapist.email, "password": PASSWORD, "csrf_token": token}
+    # What a browser sends under the page's policy: the sign-in page as Referer.
+    response = client.post(
+        "/sign-in", data=form, base_url=base, headers={"Referer": f"{base}/sign-in"}
+    )
+    assert response.status_code == 302

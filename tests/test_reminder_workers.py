@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from companion import reminders
 from companion.extensions import db
@@ -48,16 +48,29 @@ def worker(app, tmp_path: Path, **env: str) -> subprocess.Popen[str]:
     )
 
 
+def midday_zone(now: datetime) -> str:
+    """A time zone where it is around midday at `now`. The workers read the real clock and hold
+    back reminders in the patient's quiet hours, so the patients of these tests live where it is
+    daytime whenever the suite runs."""
+    offset = 12 - now.hour  # -11 .. +12 hours from UTC; the Etc zones cover -12 .. +14
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # POSIX signs: Etc/GMT-2 is UTC+2
+
+
 def make_due(visits, kinds, now) -> None:
-    """Make the given kinds of these visits due now (the worker reads the real clock)."""
+    """Give these visits exactly one reminder of each kind, due now (the worker reads the real
+    clock). The rows are written here rather than planned, because which moments a visit plans
+    depends on the time of day the suite runs (quiet hours, merging)."""
     ids = [v.id for v in visits]
-    db.session.execute(
-        delete(Reminder).where(Reminder.visit_id.in_(ids), Reminder.kind.not_in(kinds))
-    )
-    db.session.execute(
-        update(Reminder)
-        .where(Reminder.visit_id.in_(ids))
-        .values(due_at=now - timedelta(minutes=1), expires_at=now + timedelta(hours=1))
+    db.session.execute(delete(Reminder).where(Reminder.visit_id.in_(ids)))
+    db.session.add_all(
+        Reminder(
+            visit_id=visit_id,
+            kind=kind,
+            due_at=now - timedelta(minutes=1),
+            expires_at=now + timedelta(hours=1),
+        )
+        for visit_id in ids
+        for kind in kinds
     )
     db.session.commit()
 
@@ -67,7 +80,7 @@ def test_a_worker_killed_between_send_and_finish_sends_again_after_the_lease(
 ):
     app.config["PUSH_ENDPOINT_ALLOWLIST"] = ("127.0.0.1",)
     now = utcnow()
-    visit = make_visit(make_clinic(), now=now).visit
+    visit = make_visit(make_clinic(), timezone=midday_zone(now), now=now).visit
     make_due([visit], [AFTER_2H], now)
     with PushService(app_public_key=app.config["VAPID_PUBLIC_KEY"]) as push_service:
         browser = push_service.new_subscription()
@@ -108,7 +121,8 @@ def test_three_workers_deliver_2000_reminders_each_exactly_once(
     app.config["PUSH_ENDPOINT_ALLOWLIST"] = ("127.0.0.1",)
     now = utcnow()
     clinic = make_clinic()
-    visits = [make_visit(clinic, now=now).visit for _ in range(400)]
+    zone = midday_zone(now)
+    visits = [make_visit(clinic, timezone=zone, now=now).visit for _ in range(400)]
     kinds = [k for k in KINDS if k != DAY_7]  # five kinds x 400 visits
     make_due(visits, kinds, now)
     assert db.session.scalar(select(func.count()).select_from(Reminder)) == 2000

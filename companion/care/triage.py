@@ -148,7 +148,7 @@ class Window:
     amber_at: int
 
 
-# Heuristic envelope, clinic-adjustable later. Sources: Martín-Pintado-Zugasti 2018 (PMID 30368339),
+# Heuristic envelope; a clinic can adjust the numbers (companion/clinic_settings.py). Sources: Martín-Pintado-Zugasti 2018 (PMID 30368339),
 # Diciolla 2021 (PMID 34884230), Hong 1994 (PMID 8043247).
 ENVELOPE: tuple[Window, ...] = (
     Window(0, 9, 5, 8),  # 0-6 h, up to the 6-12 h drop
@@ -163,8 +163,10 @@ ENVELOPE: tuple[Window, ...] = (
 RISE_POINTS = 2
 
 
-def rules_document() -> dict[str, Any]:
+def rules_document(envelope: Sequence[Window] = ENVELOPE) -> dict[str, Any]:
     """The triage rules as plain JSON data: the one definition both interpreters read.
+
+    `envelope`: the clinic's own expected-soreness windows (clinic_settings.envelope_of).
 
     The server's `triage()` below and the browser's static/js/triage.js (used when the phone is
     offline) take exactly this document, so a threshold changed here changes both at once.
@@ -175,7 +177,7 @@ def rules_document() -> dict[str, Any]:
             code: {"level": s.level, "amber_after_hours": s.amber_after_hours}
             for code, s in SYMPTOMS.items()
         },
-        "envelope": [asdict(w) for w in ENVELOPE],
+        "envelope": [asdict(w) for w in envelope],
         # clinical.md: "rising by 2+ points after the first 12 h".
         "rise": {"points": RISE_POINTS, "after_hours": 12},
         # clinical.md 24 h row: ">= 2 points above the first score after the visit".

@@ -13,14 +13,21 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Hashable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import requests
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
+from ..push import endpoint_allowed
+
 log = logging.getLogger(__name__)
+
+K = TypeVar("K", bound=Hashable)
 
 # How each answer of a push service is handled (design.md, reminder pipeline step 3).
 ACCEPTED = "accepted"  # 201/202: the push service has it
@@ -49,13 +56,19 @@ class Message:
     topic: str  # Topic header (RFC 8030): the push service keeps only the newest with this topic
     ttl: int  # seconds the push service may hold it for an offline phone
     urgency: str = "normal"
+    # Who it is for: the service worker lets a patient's notification open only patient pages, and
+    # a therapist's only therapist pages. Patient messages keep their first shape (no "audience"),
+    # which the workers already installed on patients' phones read.
+    audience: str = "patient"
+    lang: str | None = None  # the notification's language, when the worker cannot tell it itself
 
     def payload(self) -> str:
-        return json.dumps(
-            {"title": self.title, "body": self.body, "url": self.url, "tag": self.tag},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        data = {"title": self.title, "body": self.body, "url": self.url, "tag": self.tag}
+        if self.audience != "patient":
+            data["audience"] = self.audience
+        if self.lang is not None:
+            data["lang"] = self.lang
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -174,3 +187,39 @@ class PushSender:
             return PushResult(REJECTED, detail="could not encrypt for this device")
         status = getattr(response, "status_code", 0)
         return classify(status, response.headers.get("Retry-After"))
+
+
+def send_many(
+    work: Sequence[tuple[K, Subscriber, Message]],
+    sender: PushSender,
+    allowlist: Iterable[str],
+    concurrency: int,
+    deadline: float | None = None,
+    pool: ThreadPoolExecutor | None = None,
+) -> list[tuple[K, PushResult]]:
+    """Send each (key, subscriber, message), `concurrency` at a time; results in the same order.
+
+    No database here: callers read what they need first and record the results afterwards (the
+    reminder worker, the therapists' alerts). An endpoint no longer on the allowlist is never
+    contacted (it may have been stored under a wider one: SSRF).
+    `deadline` (a `time.monotonic()` value): messages not started by then are not sent but come
+    back as errors to retry, so a batch never outlives its lease when push services are slow.
+    `pool`: the caller's sending threads (each keeps its keep-alive connections); without one, a
+    pool lives for this call only.
+    """
+    allowed = list(allowlist)
+
+    def one(item: tuple[K, Subscriber, Message]) -> tuple[K, PushResult]:
+        key, subscriber, message = item
+        if deadline is not None and time.monotonic() > deadline:
+            return key, PushResult(ERROR, detail="not tried before the lease ran out")
+        if not endpoint_allowed(subscriber.endpoint, allowed):
+            return key, PushResult(REFUSED, detail="endpoint not on the allowlist")
+        return key, sender.send(subscriber, message)
+
+    if not work:
+        return []
+    if pool is None:
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(work)))) as own:
+            return list(own.map(one, work))
+    return list(pool.map(one, work))

@@ -1,153 +1,34 @@
-/* The Reminders page: turn reminders (web push) on or off for this phone, and say honestly which
- * state it is in: on, off, blocked by the browser, not supported, iPhone outside the Home Screen app,
- * or failed (and why). Notification permission is asked only from the tap on "Turn on": browsers,
- * and iPhone always, ignore or punish a question that no tap started.
+/* The Reminders page: turn reminders (web push) on or off for this phone, with the control shared
+ * with the therapists' Notifications page (push-toggle.js: every state said honestly, permission
+ * asked only from the tap). What is the patient's own: the patient client of push.js, the outbox
+ * page's live region for announcements, and the calendar offered whenever push cannot be had.
  * Without this script the page still offers the calendar, quiet hours and "fully recovered".
  */
-/* global Push, Companion */
+/* global Push, PushToggle, Companion */
 (function () {
   "use strict";
 
-  function $(id) { return document.getElementById(id); }
+  if (!document.getElementById("push") || !window.Companion || !window.PushToggle) return;
+  var calendar = document.getElementById("push-calendar");
 
-  var panel = $("push");
-  if (!panel || !window.Companion) return;
-  var t = Companion.data.strings;
-  var stateNode = $("push-state");
-  var onButton = $("push-on");
-  var offButton = $("push-off");
-  var busy = false;
-  var fetchFn = window.fetch.bind(window);
-
-  /* What is shown for each state: the words, which button, which help. */
-  function show(state, detail) {
-    var text = {
-      checking: t.push_checking,
-      on: t.push_on,
-      off: t.push_off,
-      dismissed: t.push_dismissed,
-      turning_on: t.push_turning_on,
-      turning_off: t.push_turning_off,
-      blocked: t.push_blocked,
-      unsupported: t.push_unsupported,
-      ios: t.push_ios,
-      failed: [t.push_failed, t["push_failed_" + detail] || t.push_failed_server,
-        t.push_calendar_instead].join(" "),
-      off_failed: t.push_off_failed,
-    }[state];
-    var working = state === "turning_on" || state === "turning_off" || state === "checking";
-    panel.setAttribute("data-state", state);
-    panel.setAttribute("aria-busy", working ? "true" : "false");
-    stateNode.textContent = text;
-    stateNode.hidden = false;
-    onButton.hidden = ["off", "dismissed", "blocked", "failed", "turning_on"].indexOf(state) === -1;
-    offButton.hidden = ["on", "off_failed", "turning_off"].indexOf(state) === -1;
-    $("push-blocked").hidden = state !== "blocked";
-    $("push-ios").hidden = state !== "ios";
-    $("push-calendar").hidden = ["unsupported", "failed", "blocked"].indexOf(state) === -1;
-    if (state !== "checking") Companion.announce(text);
-  }
-
-  function isIOS() {
-    // iPadOS presents itself as a Mac; only its touch screen gives it away.
-    return /iphone|ipad|ipod/i.test(navigator.userAgent) ||
-      (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
-  }
-
-  function supported() {
-    return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
-  }
-
-  /* The worker must be active before it can subscribe; on a first visit it may still be installing.
-   * A browser that cannot run it (private mode in some browsers) would never be ready. */
-  function workerReady() {
-    return new Promise(function (resolve, reject) {
-      var timer = window.setTimeout(function () {
-        var error = new Error("service worker not ready");
-        error.code = "worker";
-        reject(error);
-      }, 20000);
-      navigator.serviceWorker.ready.then(function (registration) {
-        window.clearTimeout(timer);
-        resolve(registration);
-      });
-    });
-  }
-
-  /* Notification.requestPermission() returns a promise in current browsers and takes a callback in
-   * older Safari; both are handled. */
-  function askPermission() {
-    return new Promise(function (resolve) {
-      var asked = Notification.requestPermission(resolve);
-      if (asked && typeof asked.then === "function") {
-        asked.then(resolve, function () { resolve("default"); });
-      }
-    });
-  }
-
-  function turnOn() {
-    if (busy) return;
-    busy = true;
-    // Asked here, synchronously inside the tap, and nowhere else.
-    var permission = Notification.permission === "granted"
-      ? Promise.resolve("granted") : askPermission();
-    show("turning_on");
-    permission.then(function (answer) {
-      if (answer === "denied") return show("blocked");
-      if (answer !== "granted") return show("dismissed");
-      return workerReady().then(function (registration) {
-        return Push.subscribe(registration.pushManager, fetchFn);
-      }).then(function () { show("on"); });
-    }).catch(function (error) {
-      show("failed", error && error.code);
-    }).then(function () {
-      busy = false;
-      // The pressed button is hidden now: keep keyboard and screen-reader focus in this section.
-      if (onButton.hidden) $("push-h").focus();
-    });
-  }
-
-  function turnOff() {
-    if (busy) return;
-    busy = true;
-    show("turning_off");
-    workerReady().then(function (registration) {
-      return registration.pushManager.getSubscription();
-    }).then(function (subscription) {
-      return subscription ? Push.unsubscribe(subscription, fetchFn) : null;
-    }).then(function () {
-      show("off");
-    }, function () {
-      show("off_failed");
-    }).then(function () {
-      busy = false;
-      if (offButton.hidden) $("push-h").focus();
-    });
-  }
-
-  /* The state on arrival, without asking anything. A subscription the browser still holds is
-   * registered again (idempotent), so the server knows it even after a new link or a lost request. */
-  function initialState() {
-    if (isIOS() && navigator.standalone !== true) return show("ios");
-    if (!supported()) return show("unsupported");
-    if (Notification.permission === "denied") return show("blocked");
-    show("checking");
-    workerReady().then(function (registration) {
-      return registration.pushManager.getSubscription();
-    }).then(function (subscription) {
-      if (!subscription || Notification.permission !== "granted") return show("off");
-      return Push.register(subscription, fetchFn).then(function () { show("on"); }, function (error) {
-        // No connection: the phone is subscribed and the server had it before; say "on".
-        if (error.code === "offline") return show("on");
-        return show("failed", error.code);
-      });
-    }).catch(function (error) {
-      show("failed", error && error.code);
-    });
-  }
-
-  $("push-nojs").hidden = true;
-  onButton.addEventListener("click", turnOn);
-  offButton.addEventListener("click", turnOff);
-  initialState();
+  PushToggle.start({
+    strings: Companion.data.strings,
+    announce: Companion.announce,
+    client: {
+      subscribe: Push.subscribe,
+      unsubscribe: Push.unsubscribe,
+      /* A subscription the browser still holds is registered again (idempotent), so the server
+       * knows it even after a new link or a lost request. */
+      check: function (subscription, fetchFn) {
+        return Push.register(subscription, fetchFn).then(function () { return true; }, function (error) {
+          // No connection: the phone is subscribed and the server had it before; say "on".
+          if (error.code === "offline") return true;
+          throw error;
+        });
+      },
+    },
+    shown: function (state) {
+      calendar.hidden = ["unsupported", "failed", "blocked"].indexOf(state) === -1;
+    },
+  });
 })();

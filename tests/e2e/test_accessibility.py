@@ -114,6 +114,11 @@ def page_states(page, base: str, link_path: str) -> list[tuple[str, callable]]: 
         entry = page.evaluate("fetch('/api/v1/checkins').then((r) => r.json())")["checkins"][0]
         page.goto(f"{base}/me/check-in/{entry['id']}")
 
+    def deletion_asked():  # type: ignore[no-untyped-def]
+        page.goto(base + "/me/data/delete")
+        page.locator("main form button[type=submit]").click()
+        expect(page.locator("#delete .state")).to_be_visible()
+
     return [
         ("home", visit("/me/")),
         ("check-in", visit("/me/check-in")),
@@ -127,6 +132,10 @@ def page_states(page, base: str, link_path: str) -> list[tuple[str, callable]]: 
         ("reminders with a quiet-hours error", quiet_hours_error),
         ("offline page", visit("/me/offline")),
         ("unknown page", visit(f"/me/check-in/{uuid.uuid4()}")),
+        ("your data", visit("/me/data")),
+        ("ask to delete", visit("/me/data/delete")),
+        ("deletion asked", deletion_asked),
+        ("home with a deletion pending", visit("/me/")),
         # Last: it stops the visit's reminders, which changes the guide too.
         ("reminders stopped", reminders_stopped),
     ]
@@ -155,7 +164,7 @@ def test_every_patient_page_passes_axe_and_speaks_one_language(
     page.context.clear_cookies()
     page.goto(server.url + "/me/")
     assert axe_violations(page) == [], "link not valid"
-    assert len(checked) == 13
+    assert len(checked) == 17
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
@@ -178,7 +187,8 @@ def test_patient_pages_fit_a_320_px_screen_and_200_percent_zoom(browser, server,
     context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True)
     page = context.new_page()
     page.goto(server.url + visit.link_path)
-    for path in ("/me/", "/me/check-in", "/me/check-ins", "/me/reminders", "/me/offline"):
+    paths = ("/me/", "/me/check-in", "/me/check-ins", "/me/reminders", "/me/offline", "/me/data")
+    for path in (*paths, "/me/data/delete"):
         page.goto(server.url + path)
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"

@@ -41,7 +41,7 @@ def record_visit(
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Patients")).to_be_visible()
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
 
     page.get_by_role("link", name="Record a visit").first.click()
     page.get_by_label("Patient reference").fill("HX-42")
@@ -81,6 +81,9 @@ def test_therapist_records_patient_checks_in_therapist_sees_the_score(
     expect(desk.get_by_text("Calf tight, walking helps")).to_be_visible()
     desk.get_by_role("link", name="Patients").click()
     expect(desk.get_by_text("soreness 6/10")).to_be_visible()
+    desk.get_by_role("link", name="Review queue").click()
+    expect(desk.get_by_text("Red flags: 0 · Look at today: 0 · On track: 1")).to_be_visible()
+    expect(desk.locator("tr", has_text="Jordan")).to_contain_text("6 at 0 h")
 
 
 def test_a_red_flag_shows_the_emergency_screen_in_the_patients_language(

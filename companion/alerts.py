@@ -1,0 +1,269 @@
+"""Raising and handling alerts: what a therapist should look at in an episode (issue 5).
+
+An alert is raised by a red or amber check-in (at once, in the same transaction as the check-in,
+so it can never be lost), or by a check-in that did not come: none by 24 h, none by 48 h
+(clinical.md / issue 5, "no check-in by 24 h or 48 h"). Reasons are kept as codes and numbers and
+put into words when shown (`review.reason_text`), so a Spanish-speaking therapist reads Spanish.
+
+Acknowledging says "I have seen it"; resolving, with an optional short note, takes it out of the
+amber/red part of the queue. Both act only on the alerts the therapist was shown: one that arrived
+since stays open.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from .care.triage import EarlierScore, TriageResult, envelope_window
+from .extensions import db
+from .models import Alert, CheckIn, Clinic, Visit
+
+# clinical.md / issue 5: amber when no check-in has come by these hours after the visit.
+MISSING_AFTER_HOURS = (24, 48)
+NOTE_MAX = 500
+
+
+def _hours(value: float) -> int:
+    return max(0, round(value))
+
+
+def describe(
+    result: TriageResult,
+    soreness: int,
+    hours: float,
+    earlier: Sequence[EarlierScore],
+    rules: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The triage reasons of one check-in with the numbers a therapist needs to read them.
+
+    Mirrors the comparisons of care.triage.triage (which only says which rule fired), so the
+    queue can say "48 h: soreness 6, expected 2 or less" rather than "above envelope".
+    """
+    at = _hours(hours)
+    before = sorted((e for e in earlier if e.hours < hours), key=lambda e: e.hours)
+    window = envelope_window(rules, max(hours, 0))
+    described: list[dict[str, Any]] = []
+    for reason in result.reasons:
+        kind, _, code = reason.partition(":")
+        if kind == "symptom":
+            described.append({"code": "symptom", "symptom": code, "hours": at})
+        elif code == "above_envelope":
+            described.append(
+                {
+                    "code": code,
+                    "hours": at,
+                    "soreness": soreness,
+                    "expected_max": window["usual_max"],
+                }
+            )
+        elif code == "rising" and before:
+            described.append(
+                {"code": code, "hours": at, "soreness": soreness, "previous": before[-1].soreness}
+            )
+        elif code == "above_first" and before:
+            described.append(
+                {"code": code, "hours": at, "soreness": soreness, "first": before[0].soreness}
+            )
+        elif code == "no_drop":
+            no_drop = rules["no_drop"]
+            day_one = [
+                e for e in before if no_drop["compare_from"] <= e.hours < no_drop["compare_to"]
+            ]
+            described.append(
+                {
+                    "code": code,
+                    "hours": at,
+                    "soreness": soreness,
+                    "previous": day_one[-1].soreness if day_one else None,
+                }
+            )
+    return described
+
+
+def raise_for_checkin(
+    checkin: CheckIn,
+    visit: Visit,
+    hours: float,
+    earlier: Sequence[EarlierScore],
+    result: TriageResult,
+    rules: dict[str, Any],
+    now: datetime,
+) -> Alert | None:
+    """Record what a new check-in means for the therapist. Call once, when it is first stored.
+
+    Any check-in closes the episode's open "no check-in yet" alerts: the patient is in touch.
+    """
+    db.session.execute(
+        update(Alert)
+        .where(Alert.visit_id == visit.id, Alert.kind == "missing", Alert.resolved_at.is_(None))
+        .values(resolved_at=now)
+    )
+    if result.level not in ("red", "amber"):
+        return None
+    alert = Alert(
+        clinic_id=visit.clinic_id,
+        visit_id=visit.id,
+        checkin_id=checkin.id,
+        dedupe_key=f"checkin:{checkin.id}",
+        kind="checkin",
+        level=result.level,
+        reasons=describe(result, checkin.soreness, hours, earlier, rules),
+        raised_at=now,
+    )
+    db.session.add(alert)
+    return alert
+
+
+def open_episodes(clinic: Clinic, now: datetime) -> Any:
+    """A subquery of the clinic's open episodes: each patient's newest visit, within the clinic's
+    episode length. A newer visit of the same patient closes the earlier episode, as it takes
+    over its reminders (planning.supersede_earlier_visits)."""
+    ranked = (
+        select(
+            Visit.id.label("visit_id"),
+            func.row_number()
+            .over(partition_by=Visit.patient_id, order_by=(Visit.performed_at.desc(), Visit.id))
+            .label("rank"),
+        )
+        .where(Visit.clinic_id == clinic.id, Visit.performed_at <= now)
+        .subquery()
+    )
+    return (
+        select(Visit.id)
+        .join(ranked, ranked.c.visit_id == Visit.id)
+        .where(
+            ranked.c.rank == 1,
+            Visit.performed_at > now - timedelta(days=clinic.episode_days),
+        )
+    )
+
+
+def raise_missing(clinic: Clinic, now: datetime) -> int:
+    """Raise "no check-in by 24 h / 48 h" for the clinic's open episodes; returns how many.
+
+    An open "none by 24 h" alert becomes "none by 48 h" in place: it keeps its place in the queue
+    and whoever acknowledged it, and the episode never shows two "missing" reasons at once.
+    Idempotent and safe when the queue page and a worker run it at once: each alert has a fixed
+    dedupe key and is inserted with ON CONFLICT DO NOTHING. Its cost does not grow with the
+    number of patients: two SELECTs and at most one INSERT (none once every gap is on record),
+    plus one UPDATE per episode that has just passed 48 h.
+    """
+    first = min(MISSING_AFTER_HOURS)
+    candidates = db.session.execute(
+        select(Visit.id, Visit.performed_at, Visit.created_at).where(
+            Visit.id.in_(open_episodes(clinic, now)),
+            Visit.recovered_at.is_(None),
+            Visit.performed_at <= now - timedelta(hours=first),
+            ~exists().where(CheckIn.visit_id == Visit.id),
+        )
+    ).all()
+    due: dict[uuid.UUID, int] = {}
+    for visit_id, performed_at, created_at in candidates:
+        # A visit recorded after the fact: the patient could not check in before the link existed.
+        start = max(performed_at, min(created_at, now))
+        passed = [h for h in MISSING_AFTER_HOURS if start + timedelta(hours=h) <= now]
+        if passed:
+            due[visit_id] = max(passed)
+    if not due:
+        return 0
+    # Every "missing" alert of these episodes, handled or not: an open one is escalated in place,
+    # and one a therapist already resolved is not raised again.
+    known = db.session.scalars(
+        select(Alert).where(Alert.visit_id.in_(list(due)), Alert.kind == "missing")
+    ).all()
+    already = {alert.visit_id: alert for alert in known if alert.resolved_at is None}
+    keys = {alert.dedupe_key for alert in known}
+    rows: list[dict[str, Any]] = []
+    for visit_id, by in due.items():
+        key = f"missing_{by}:{visit_id}"
+        reasons = [{"code": "missing", "by_hours": by}]
+        current = already.get(visit_id)
+        if current is not None:
+            if current.dedupe_key != key and key not in keys:
+                current.dedupe_key, current.reasons = key, reasons
+            continue
+        if key in keys:
+            continue
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "clinic_id": clinic.id,
+                "visit_id": visit_id,
+                "dedupe_key": key,
+                "kind": "missing",
+                "level": "amber",
+                "reasons": reasons,
+                "raised_at": now,
+            }
+        )
+    if not rows:
+        db.session.flush()
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(Alert)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Alert.id)
+    )
+    # RETURNING, not rowcount: drivers report -1 for a multi-row insert.
+    return len(db.session.execute(statement).all())
+
+
+def _shown(clinic_id: uuid.UUID, visit_id: uuid.UUID, alert_ids: Sequence[uuid.UUID]) -> Any:
+    return and_(
+        Alert.clinic_id == clinic_id,
+        Alert.visit_id == visit_id,
+        Alert.id.in_(list(alert_ids)),
+        Alert.resolved_at.is_(None),
+    )
+
+
+def acknowledge(
+    clinic_id: uuid.UUID,
+    visit_id: uuid.UUID,
+    alert_ids: Sequence[uuid.UUID],
+    therapist_id: uuid.UUID,
+    now: datetime,
+) -> int:
+    """Mark the shown, still open alerts as seen by this therapist; returns how many changed."""
+    result = db.session.execute(
+        update(Alert)
+        .where(_shown(clinic_id, visit_id, alert_ids), Alert.acknowledged_at.is_(None))
+        .values(acknowledged_at=now, acknowledged_by=therapist_id)
+    )
+    return result.rowcount or 0
+
+
+def resolve(
+    clinic_id: uuid.UUID,
+    visit_id: uuid.UUID,
+    alert_ids: Sequence[uuid.UUID],
+    therapist_id: uuid.UUID,
+    note: str | None,
+    now: datetime,
+) -> int:
+    """Close the shown, still open alerts with an optional note; unacknowledged ones count as
+    acknowledged by the same therapist at the same moment. Returns how many were closed."""
+    if note is not None and len(note) > NOTE_MAX:
+        raise ValueError("note too long")
+    condition = _shown(clinic_id, visit_id, alert_ids)
+    db.session.execute(
+        update(Alert)
+        .where(condition, Alert.acknowledged_at.is_(None))
+        .values(acknowledged_at=now, acknowledged_by=therapist_id)
+    )
+    result = db.session.execute(
+        update(Alert)
+        .where(condition)
+        .values(resolved_at=now, resolved_by=therapist_id, resolution_note=note or None)
+    )
+    return result.rowcount or 0

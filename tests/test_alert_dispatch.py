@@ -1,0 +1,312 @@
+"""Alerts reach therapists: a red check-in at once (one push per enabled device, one e-mail per
+therapist), amber items in at most one digest an hour, every attempt recorded.
+
+Real parts: the local push service decrypts each message and checks its VAPID signature
+(tests/pushserver.py); the local SMTP server receives each e-mail (tests/smtpserver.py)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from companion import alert_dispatch, alerts, reminders
+from companion.checkins import CheckInDetails, submit_checkin
+from companion.extensions import db
+from companion.models import Alert, AlertNotice, Therapist, Visit
+from companion.therapist_devices import save_device
+
+from .conftest import PG_URL, build_app
+from .pushserver import PushService
+from .smtpserver import SMTPServer
+
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+NAME, REF = "Rosalind Example", "REF-4471"
+
+
+@pytest.fixture
+def smtp() -> Iterator[SMTPServer]:
+    with SMTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, tmp_path: Path, smtp: SMTPServer) -> Iterator[Flask]:
+    """The app with e-mail on (the local SMTP server) and push allowed to the local service."""
+    postgres = request.node.get_closest_marker("postgres") is not None
+    if postgres and not PG_URL:
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL (set by .ci/run when PostgreSQL answers)"
+        )
+    app = build_app(
+        tmp_path,
+        postgres=postgres,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=smtp.port,
+        MAIL_DEFAULT_SENDER="Aftercare <alerts@clinic.example>",
+        MAIL_TIMEOUT=5,
+        PUSH_ENDPOINT_ALLOWLIST=("127.0.0.1",),
+        PUBLIC_URL="https://care.clinic.example",
+    )
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def push_service(app: Flask) -> Iterator[PushService]:
+    with PushService(app_public_key=app.config["VAPID_PUBLIC_KEY"]) as service:
+        yield service
+
+
+@pytest.fixture
+def sender(app: Flask):  # type: ignore[no-untyped-def]
+    return reminders.make_sender(app)
+
+
+def device(  # type: ignore[no-untyped-def]
+    therapist: Therapist, push_service: PushService, language: str = "en", at: datetime = NOW
+):
+    browser = push_service.new_subscription()
+    keys = browser.as_json()["keys"]
+    save_device(
+        therapist,
+        browser.endpoint,
+        keys["p256dh"],
+        keys["auth"],
+        user_agent=None,
+        language=language,
+        now=at,
+    )
+    db.session.commit()
+    return browser
+
+
+def checkin(visit: Visit, at: datetime, soreness: int, symptoms: list[str]) -> None:
+    submit_checkin(
+        visit, CheckInDetails(uuid.uuid4(), at, soreness, None, symptoms, [], "a note"), now=at
+    )
+    db.session.commit()
+
+
+def notices(**where: object) -> list[AlertNotice]:
+    query = select(AlertNotice)
+    for name, value in where.items():
+        query = query.where(getattr(AlertNotice, name) == value)
+    return list(db.session.scalars(query))
+
+
+@pytest.fixture
+def clinic_team(make_clinic, make_therapist, push_service):  # type: ignore[no-untyped-def]
+    """Ana (two devices, one Spanish), Ben (one device), Cleo (no device), Dan (inactive, one
+    device), and a therapist of another clinic with a device."""
+    clinic = make_clinic(name="Sunrise Physio")
+    ana, ben, cleo, dan = (make_therapist(clinic) for _ in range(4))
+    dan.active = False
+    db.session.commit()
+    # Ana turned alerts on in Spanish on her newer device.
+    later = NOW + timedelta(minutes=1)
+    phones = [
+        device(ana, push_service),
+        device(ana, push_service, "es", later),
+        device(ben, push_service),
+    ]
+    device(dan, push_service)
+    device(make_therapist(make_clinic()), push_service)
+    return clinic, (ana, ben, cleo, dan), phones
+
+
+def test_a_red_checkin_alerts_every_enabled_device_once_and_mails_every_therapist_once(
+    app, clinic_team, make_visit, push_service, smtp, sender
+):
+    clinic, (ana, ben, cleo, _dan), phones = clinic_team
+    visit = make_visit(clinic, name=NAME, ref=REF, performed_at=NOW - timedelta(hours=20)).visit
+    checkin(visit, NOW - timedelta(minutes=1), 3, ["breathless"])
+    alert = db.session.scalars(select(Alert)).one()
+
+    report = alert_dispatch.dispatch_alerts(NOW, sender)
+
+    assert report.red_alerts == 1
+    # Exactly one push per enabled device of the clinic's active therapists, nothing elsewhere.
+    assert sorted(m.subscription_id for m in push_service.received) == sorted(p.id for p in phones)
+    for message in push_service.received:
+        assert message.error is None and message.claims["aud"] == push_service.origin
+        assert message.payload["url"] == f"/visits/{visit.id}"
+        assert message.payload["tag"] == alert.id.hex == message.headers["topic"]
+        assert message.headers["urgency"] == "high"
+        text = json.dumps(message.payload, ensure_ascii=False)
+        for secret in (NAME, REF, "breath", "calf", "a note", "Sunrise"):
+            assert secret not in text
+    assert {m.payload["lang"] for m in push_service.received} == {"en", "es"}
+    # Exactly one e-mail per active therapist (the one without a device too), none for Dan.
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == sorted(
+        [ana.email, ben.email, cleo.email]
+    )
+    for received in smtp.received:
+        assert received.message["Subject"] in (
+            "Aftercare: a check-in needs attention now",
+            "Seguimiento: un registro necesita atención ahora",
+        )
+        assert "https://care.clinic.example/" in received.text
+        for secret in (NAME, REF, "breath", "a note"):
+            assert secret not in received.text
+    # Every attempt is on record, and the alert is marked as told.
+    assert len(notices(alert_id=alert.id, channel="push", outcome="accepted")) == 3
+    assert len(notices(alert_id=alert.id, channel="email", outcome="sent")) == 3
+    db.session.refresh(alert)
+    assert alert.notified_at == NOW
+
+    # A second round (another worker tick) sends nothing again.
+    again = alert_dispatch.dispatch_alerts(NOW + timedelta(seconds=10), sender)
+    assert again.red_alerts == 0
+    assert len(push_service.received) == 3 and len(smtp.received) == 3
+
+
+def test_ana_reads_the_mail_in_the_language_of_her_newest_device(
+    app, clinic_team, make_visit, smtp, sender
+):
+    clinic, (ana, ben, _cleo, _dan), _phones = clinic_team
+    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=20)).visit
+    checkin(visit, NOW, 3, ["chest_pain"])
+    alert_dispatch.dispatch_alerts(NOW, sender)
+    subjects = {r.rcpt_tos[0]: r.message["Subject"] for r in smtp.received}
+    assert subjects[ana.email] == "Seguimiento: un registro necesita atención ahora"
+    assert subjects[ben.email] == "Aftercare: a check-in needs attention now"
+
+
+def test_an_alert_acknowledged_before_the_worker_came_wakes_nobody(
+    app, clinic_team, make_visit, push_service, smtp, sender
+):
+    clinic, (ana, *_), _phones = clinic_team
+    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=20)).visit
+    checkin(visit, NOW, 3, ["fainting"])
+    alert = db.session.scalars(select(Alert)).one()
+    alerts.acknowledge(clinic.id, visit.id, [alert.id], ana.id, NOW)
+    db.session.commit()
+    alert_dispatch.dispatch_alerts(NOW, sender)
+    assert push_service.received == [] and smtp.received == []
+    db.session.refresh(alert)
+    assert alert.notified_at == NOW
+
+
+def test_a_worker_that_died_after_claiming_leaves_the_alert_for_the_next_after_the_lease(
+    app, clinic_team, make_visit, push_service, sender
+):
+    clinic, _team, phones = clinic_team
+    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=20)).visit
+    checkin(visit, NOW, 3, ["breathless"])
+    assert len(alert_dispatch.claim_red(NOW)) == 1  # ... and the worker dies here
+    db.session.commit()
+    assert alert_dispatch.dispatch_alerts(NOW + timedelta(seconds=30), sender).red_alerts == 0
+    later = NOW + alert_dispatch.LEASE + timedelta(seconds=1)
+    assert alert_dispatch.dispatch_alerts(later, sender).red_alerts == 1
+    assert len(push_service.received) == len(phones)
+
+
+def test_amber_items_come_in_at_most_one_digest_an_hour(
+    app, clinic_team, make_visit, push_service, smtp, sender
+):
+    clinic, (ana, ben, cleo, _dan), phones = clinic_team
+    first = make_visit(clinic, name="A", performed_at=NOW - timedelta(hours=48)).visit
+    second = make_visit(clinic, name="B", performed_at=NOW - timedelta(hours=48)).visit
+    checkin(first, NOW, 6, [])  # 48 h: soreness 6, expected 2 or less
+    report = alert_dispatch.dispatch_alerts(NOW, sender)
+    assert report.digests == 3 and report.red_alerts == 0
+    assert sorted(m.subscription_id for m in push_service.received) == sorted(p.id for p in phones)
+    bodies = {m.payload["body"] for m in push_service.received}
+    assert bodies == {
+        "1 patient needs a look when you have a moment.",
+        "1 paciente necesita que le eches un vistazo cuando puedas.",
+    }
+    assert all(m.headers["urgency"] == "normal" for m in push_service.received)
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == sorted(
+        [ana.email, ben.email, cleo.email]
+    )
+
+    # A second amber item ten minutes later waits for the hour.
+    checkin(second, NOW + timedelta(minutes=10), 7, [])
+    assert alert_dispatch.dispatch_alerts(NOW + timedelta(minutes=10), sender).digests == 0
+    assert alert_dispatch.dispatch_alerts(NOW + timedelta(minutes=59), sender).digests == 0
+    assert len(push_service.received) == 3 and len(smtp.received) == 3
+
+    # After the hour: one more digest each, counting both patients still waiting.
+    hour = NOW + timedelta(minutes=60)
+    assert alert_dispatch.dispatch_alerts(hour, sender).digests == 3
+    assert "2 patients need a look when you have a moment." in {
+        m.payload["body"] for m in push_service.received[3:]
+    }
+    # Nothing new since: no digest, however long.
+    assert alert_dispatch.dispatch_alerts(hour + timedelta(hours=3), sender).digests == 0
+    assert len(notices(kind="digest", channel="push")) == 6
+    assert len(notices(kind="digest", channel="email")) == 6
+    assert all(n.alert_id is None for n in notices(kind="digest"))
+
+
+def test_no_digest_for_amber_items_already_acknowledged(
+    app, clinic_team, make_visit, push_service, sender
+):
+    clinic, (ana, *_), _phones = clinic_team
+    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=48)).visit
+    checkin(visit, NOW, 6, [])
+    alert = db.session.scalars(select(Alert)).one()
+    alerts.acknowledge(clinic.id, visit.id, [alert.id], ana.id, NOW)
+    db.session.commit()
+    assert alert_dispatch.dispatch_alerts(NOW, sender).digests == 0
+    assert push_service.received == []
+
+
+def test_a_missing_checkin_reaches_the_digest_without_anyone_opening_the_queue(
+    app, clinic_team, make_visit, push_service, sender
+):
+    clinic, _team, phones = clinic_team
+    performed = NOW - timedelta(hours=25)
+    make_visit(clinic, performed_at=performed, now=performed)
+    assert alert_dispatch.dispatch_alerts(NOW, sender).digests == 3
+    assert db.session.scalar(select(func.count()).where(Alert.kind == "missing")) == 1
+    assert len(push_service.received) == len(phones)
+
+
+def test_without_smtp_only_push_goes_out(app, clinic_team, make_visit, push_service, smtp, sender):
+    app.config["MAIL_SERVER"] = ""  # e-mail not configured
+    clinic, _team, phones = clinic_team
+    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=20)).visit
+    checkin(visit, NOW, 2, ["face_swelling_wheeze"])
+    report = alert_dispatch.dispatch_alerts(NOW, sender)
+    assert report.red_alerts == 1 and report.notices == {"push accepted": len(phones)}
+    assert smtp.received == [] and notices(channel="email") == []
+
+
+def test_the_cli_dispatches_once(app, clinic_team, make_visit, push_service):
+    clinic, _team, phones = clinic_team
+    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=20)).visit
+    checkin(visit, datetime.now(UTC), 3, ["breathless"])
+    result = app.test_cli_runner().invoke(args=["alerts", "dispatch"])
+    assert result.exit_code == 0, result.output
+    assert "red alerts: 1" in result.output
+    assert len(push_service.received) == len(phones)
+
+
+@pytest.mark.postgres
+def test_two_workers_never_claim_the_same_red_alert_on_postgresql(make_clinic, make_visit):
+    """Two sessions claim at once: SKIP LOCKED and the lease give each alert to one of them."""
+    from sqlalchemy.orm import Session
+
+    clinic = make_clinic()
+    for n in range(6):
+        visit = make_visit(clinic, performed_at=NOW - timedelta(hours=20 + n)).visit
+        checkin(visit, NOW, 3, ["breathless"])
+    with Session(db.engine) as first, Session(db.engine) as second:
+        first_ids = first.execute(alert_dispatch.claim_statement(NOW, limit=4)).scalars().all()
+        # The first has not committed: its rows are locked and skipped, not waited for.
+        second_ids = second.execute(alert_dispatch.claim_statement(NOW, limit=4)).scalars().all()
+        first.commit()
+        second.commit()
+    assert len(first_ids) == 4 and len(second_ids) == 2
+    assert not set(first_ids) & set(second_ids)

@@ -1,0 +1,475 @@
+"""The review queue: order by need, reasons in words, acknowledge, resolve, episodes closing."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+
+from companion import alerts
+from companion.checkins import CheckInDetails, submit_checkin
+from companion.clinic_settings import rules_for
+from companion.extensions import db
+from companion.models import Alert, AuditEvent, Clinic, Visit
+from companion.review import build_queue, reason_text
+from tests.conftest import csrf_from, sign_in
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def checkin(visit: Visit, hours: float, soreness: int, symptoms: list[str] | None = None) -> None:
+    at = visit.performed_at + timedelta(hours=hours)
+    submit_checkin(
+        visit,
+        CheckInDetails(uuid.uuid4(), at, soreness, None, symptoms or [], [], None),
+        now=at,
+    )
+    db.session.commit()
+
+
+def queue_at(clinic: Clinic, now: datetime):
+    alerts.raise_missing(clinic, now)
+    db.session.commit()
+    with_rules = rules_for(clinic)
+    return build_queue(clinic, with_rules, now)
+
+
+@pytest.fixture
+def in_request(app):
+    """Reasons are put into words with the request's language: English here."""
+    with app.test_request_context():
+        yield
+
+
+@pytest.fixture
+def ward(make_clinic, make_visit):
+    """One clinic at NOW: a red flag, two ambers (envelope, missing check-in), two on track."""
+    clinic = make_clinic()
+
+    def visit(name: str, hours_ago: float):
+        performed = NOW - timedelta(hours=hours_ago)
+        return make_visit(clinic, name=name, performed_at=performed, now=performed).visit
+
+    red = visit("Rosa Red", 30)
+    checkin(red, 2, 3)
+    checkin(red, 26, 2, ["breathless"])
+    high = visit("Ana Amber", 50)
+    checkin(high, 3, 4)
+    checkin(high, 48, 6)
+    silent = visit("Sol Silent", 30)
+    fine = visit("Fede Fine", 50)
+    checkin(fine, 3, 4)
+    checkin(fine, 24, 3)
+    checkin(fine, 48, 1)
+    fresh = visit("Nuria New", 2)
+    return clinic, {"red": red, "high": high, "silent": silent, "fine": fine, "fresh": fresh}
+
+
+def test_queue_orders_red_then_amber_then_on_track(ward):
+    clinic, _ = ward
+    queue = queue_at(clinic, NOW)
+    order = [item.name for item in queue.items]
+    assert order[0] == "Rosa Red"
+    assert set(order[1:3]) == {"Ana Amber", "Sol Silent"}
+    # On track, newest visit first.
+    assert order[3:] == ["Nuria New", "Fede Fine"]
+    assert [i.level for i in queue.items] == ["red", "amber", "amber", "on_track", "on_track"]
+
+
+def test_queue_says_why_in_words(in_request, ward):
+    clinic, _ = ward
+    queue = queue_at(clinic, NOW)
+    words = {item.name: [reason_text(r) for r in item.reasons] for item in queue.items}
+    assert words["Rosa Red"] == ["26 h: New shortness of breath"]
+    assert words["Ana Amber"] == [
+        "48 h: soreness 6, expected 2 or less",
+        "48 h: soreness up from 4 to 6",
+    ]
+    assert words["Sol Silent"] == ["No check-in by 24 h"]
+    assert words["Fede Fine"] == []
+
+
+def test_missing_checkin_becomes_48h_and_closes_when_the_patient_checks_in(in_request, ward):
+    clinic, v = ward
+    queue_at(clinic, NOW)
+    later = NOW + timedelta(hours=20)  # 50 h after Sol's visit
+    item = next(i for i in queue_at(clinic, later).items if i.name == "Sol Silent")
+    assert [reason_text(r) for r in item.reasons] == ["No check-in by 48 h"]
+    # Raising again is idempotent: still one open alert.
+    alerts.raise_missing(clinic, later)
+    db.session.commit()
+    open_alerts = db.session.scalars(
+        select(Alert).where(Alert.visit_id == v["silent"].id, Alert.resolved_at.is_(None))
+    ).all()
+    assert len(open_alerts) == 1
+    checkin(v["silent"], 50, 2)
+    item = next(i for i in queue_at(clinic, later).items if i.name == "Sol Silent")
+    assert item.level == "on_track"
+
+
+def test_a_visit_recorded_late_waits_24h_from_its_recording(make_clinic, make_visit):
+    clinic = make_clinic()
+    performed = NOW - timedelta(hours=30)
+    make_visit(clinic, name="Late", performed_at=performed, now=NOW - timedelta(hours=10))
+    assert queue_at(clinic, NOW).items[0].level == "on_track"
+    assert queue_at(clinic, NOW + timedelta(hours=15)).items[0].level == "amber"
+
+
+def test_recovered_patients_are_not_chased(make_clinic, make_visit):
+    clinic = make_clinic()
+    performed = NOW - timedelta(hours=30)
+    visit = make_visit(clinic, performed_at=performed, now=performed).visit
+    visit.recovered_at = performed + timedelta(hours=3)
+    db.session.commit()
+    assert queue_at(clinic, NOW).items[0].level == "on_track"
+
+
+def test_episodes_close_after_the_clinics_episode_days(ward):
+    clinic, v = ward
+    week_later = v["red"].performed_at + timedelta(days=7, minutes=1)
+    names = [i.name for i in queue_at(clinic, week_later).items]
+    assert "Rosa Red" not in names and "Nuria New" in names
+    clinic.episode_days = 10
+    db.session.commit()
+    names = [i.name for i in queue_at(clinic, week_later).items]
+    assert "Rosa Red" in names
+
+
+def test_a_newer_visit_takes_over_the_patients_place(make_clinic, make_visit):
+    clinic = make_clinic()
+    first = make_visit(clinic, ref="P1", performed_at=NOW - timedelta(days=3), now=NOW).visit
+    second = make_visit(clinic, ref="P1", performed_at=NOW - timedelta(hours=1), now=NOW).visit
+    items = queue_at(clinic, NOW).items
+    assert [i.visit_id for i in items] == [second.id]
+    assert first.id != second.id
+
+
+def test_acknowledged_items_stay_until_resolved(ward, make_therapist):
+    clinic, v = ward
+    therapist = make_therapist(clinic)
+    red = next(i for i in queue_at(clinic, NOW).items if i.name == "Rosa Red")
+    ids = [a.id for a in red.alerts]
+    assert alerts.acknowledge(clinic.id, v["red"].id, ids, therapist.id, NOW) == 1
+    db.session.commit()
+    red = next(i for i in queue_at(clinic, NOW).items if i.name == "Rosa Red")
+    assert red.level == "red" and red.acknowledgement is not None
+    assert red.acknowledgement.acknowledged_by == therapist.id
+    later = NOW + timedelta(minutes=5)
+    assert alerts.resolve(clinic.id, v["red"].id, ids, therapist.id, "Called: ER", later) == 1
+    db.session.commit()
+    red = next(i for i in queue_at(clinic, later).items if i.name == "Rosa Red")
+    assert red.level == "on_track"
+    stored = db.session.get(Alert, ids[0])
+    assert (stored.acknowledged_at, stored.resolved_at) == (NOW, later)
+    assert stored.resolution_note == "Called: ER" and stored.resolved_by == therapist.id
+
+
+def test_an_alert_that_arrives_after_the_page_was_drawn_stays_open(
+    in_request, ward, make_therapist
+):
+    clinic, v = ward
+    therapist = make_therapist(clinic)
+    shown = next(i for i in queue_at(clinic, NOW).items if i.name == "Ana Amber")
+    checkin(v["high"], 49, 7)  # a new amber check-in while the therapist reads
+    alerts.resolve(clinic.id, v["high"].id, [a.id for a in shown.alerts], therapist.id, None, NOW)
+    db.session.commit()
+    item = next(i for i in queue_at(clinic, NOW).items if i.name == "Ana Amber")
+    assert item.level == "amber"
+    assert reason_text(item.reasons[0]) == "49 h: soreness 7, expected 2 or less"
+
+
+def test_unacknowledged_items_come_before_acknowledged_ones(
+    make_clinic, make_visit, make_therapist
+):
+    clinic = make_clinic()
+    therapist = make_therapist(clinic)
+    older = make_visit(clinic, name="Older", performed_at=NOW - timedelta(hours=30)).visit
+    newer = make_visit(clinic, name="Newer", performed_at=NOW - timedelta(hours=28)).visit
+    checkin(older, 20, 1, ["chest_pain"])
+    checkin(newer, 20, 1, ["chest_pain"])
+    items = queue_at(clinic, NOW).items
+    assert [i.name for i in items] == ["Older", "Newer"]  # longest waiting first
+    alerts.acknowledge(clinic.id, older.id, [a.id for a in items[0].alerts], therapist.id, NOW)
+    db.session.commit()
+    assert [i.name for i in queue_at(clinic, NOW).items] == ["Newer", "Older"]
+
+
+def test_clinic_envelope_changes_what_is_amber(in_request, make_clinic, make_visit):
+    clinic = make_clinic()
+    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=30)).visit
+    clinic.envelope = [[5, 8], [5, 7], [4, 5], [2, 4], [1, 3], [0, 3]]
+    db.session.commit()
+    checkin(visit, 24, 5)  # the default says amber from 6; this clinic from 5
+    item = queue_at(clinic, NOW).items[0]
+    assert [reason_text(r) for r in item.reasons] == ["24 h: soreness 5, expected 4 or less"]
+
+
+# --- the pages ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signed_in(client, make_clinic, make_therapist):
+    clinic = make_clinic()
+    therapist = make_therapist(clinic)
+    sign_in(client, therapist.email)
+    return client, clinic, therapist
+
+
+def test_queue_page_lists_items_with_reasons(signed_in, make_visit):
+    client, clinic, _ = signed_in
+    visit = make_visit(clinic, name="Pia", performed_at=datetime.now(UTC) - timedelta(hours=26))
+    checkin(visit.visit, 25, 1, ["breathless"])
+    page = client.get("/")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Pia" in html and "25 h: New shortness of breath" in html
+    assert "Red flags: 1 · Look at today: 0 · On track: 0" in html
+    assert page.headers["Cache-Control"].startswith("no-store")
+    assert db.session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "queue.view")
+    )
+
+
+def test_queue_page_acknowledges_and_resolves_with_audit(signed_in, make_visit):
+    client, clinic, therapist = signed_in
+    visit = make_visit(clinic, name="Pia", performed_at=datetime.now(UTC) - timedelta(hours=26))
+    checkin(visit.visit, 25, 1, ["breathless"])
+    html = client.get("/").get_data(as_text=True)
+    ids = re.search(r'name="alerts" value="([^"]+)"', html).group(1)
+    token = csrf_from(html)
+    url = f"/review/{visit.visit.id}/acknowledge"
+    assert client.post(url, data={"alerts": ids}).status_code == 400  # no CSRF token
+    response = client.post(url, data={"alerts": ids, "csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        f"/#item-{visit.visit.id}"
+    )
+    html = client.get("/").get_data(as_text=True)
+    assert f"Acknowledged by {therapist.email}" in html
+    response = client.post(
+        f"/review/{visit.visit.id}/resolve",
+        data={"alerts": ids, "note": "Sent to A&E", "csrf_token": token},
+    )
+    assert response.status_code == 303
+    html = client.get("/").get_data(as_text=True)
+    assert "Red flags: 0 · Look at today: 0 · On track: 1" in html
+    actions = db.session.scalars(
+        select(AuditEvent.action).where(AuditEvent.target_id == str(visit.visit.id))
+    ).all()
+    assert {"alert.acknowledge", "alert.resolve"} <= set(actions)
+    details = db.session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.action == "alert.resolve")
+    ).all()
+    assert details == [{"alerts": 1}]  # the note stays out of the audit trail
+
+
+@pytest.mark.parametrize("alerts_value", ["", "not-a-uuid", str(uuid.uuid4())])
+def test_bad_or_foreign_alert_ids_change_nothing(signed_in, make_visit, alerts_value):
+    client, clinic, _ = signed_in
+    visit = make_visit(clinic, performed_at=datetime.now(UTC) - timedelta(hours=26))
+    checkin(visit.visit, 25, 1, ["breathless"])
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    response = client.post(
+        f"/review/{visit.visit.id}/resolve", data={"alerts": alerts_value, "csrf_token": token}
+    )
+    assert response.status_code in (303, 400)
+    if alerts_value in ("", "not-a-uuid"):
+        assert response.status_code == 400
+    assert db.session.scalar(select(func.count()).where(Alert.resolved_at.is_(None))) == 1
+
+
+def test_another_clinics_alerts_cannot_be_resolved(signed_in, make_clinic, make_visit):
+    client, _, _ = signed_in
+    other = make_clinic()
+    visit = make_visit(other, performed_at=datetime.now(UTC) - timedelta(hours=26))
+    checkin(visit.visit, 25, 1, ["breathless"])
+    alert_id = db.session.scalar(select(Alert.id))
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    client.post(
+        f"/review/{visit.visit.id}/resolve", data={"alerts": str(alert_id), "csrf_token": token}
+    )
+    assert db.session.get(Alert, alert_id).resolved_at is None
+
+
+def test_settings_page_saves_thresholds_and_refuses_bad_ones(signed_in):
+    client, clinic, _ = signed_in
+    html = client.get("/settings/clinic").get_data(as_text=True)
+    token = csrf_from(html)
+    form = {"csrf_token": token, "episode_days": "10", "quiet_start": "22:00", "quiet_end": "07:00"}
+    pairs = [(5, 8), (5, 7), (4, 5), (2, 4), (1, 3), (0, 3)]
+    for i, (usual, amber) in enumerate(pairs):
+        form[f"envelope-{i}-usual_max"] = str(usual)
+        form[f"envelope-{i}-amber_at"] = str(amber)
+    response = client.post("/settings/clinic", data=form)
+    assert response.status_code == 303
+    db.session.refresh(clinic)
+    assert clinic.episode_days == 10 and clinic.envelope[2] == [4, 5]
+    assert str(clinic.quiet_start) == "22:00:00"
+
+    bad = dict(form, **{"envelope-3-usual_max": "4", "envelope-3-amber_at": "4"})
+    response = client.post("/settings/clinic", data=bad)
+    assert response.status_code == 422
+    assert "Amber must be above the usual maximum." in response.get_data(as_text=True)
+    for field, value in (("episode_days", "0"), ("episode_days", "7.5"), ("quiet_end", "22:00")):
+        assert client.post("/settings/clinic", data=dict(form, **{field: value})).status_code == 422
+    db.session.refresh(clinic)
+    assert clinic.envelope[3] == [2, 4] and clinic.episode_days == 10
+
+
+def test_settings_back_to_the_defaults_store_nothing(signed_in):
+    client, clinic, _ = signed_in
+    clinic.envelope = [[5, 8], [5, 7], [4, 5], [2, 4], [1, 3], [0, 3]]
+    db.session.commit()
+    html = client.get("/settings/clinic").get_data(as_text=True)
+    assert 'name="envelope-2-amber_at" type="number" value="5"' in html or 'value="5"' in html
+    form = {"csrf_token": csrf_from(html), "episode_days": "7", "quiet_start": "21:30"}
+    form["quiet_end"] = "08:00"
+    for i, (usual, amber) in enumerate([(5, 8), (5, 7), (4, 6), (2, 4), (1, 3), (0, 3)]):
+        form[f"envelope-{i}-usual_max"] = str(usual)
+        form[f"envelope-{i}-amber_at"] = str(amber)
+    assert client.post("/settings/clinic", data=form).status_code == 303
+    db.session.refresh(clinic)
+    assert clinic.envelope is None
+
+
+def test_patient_browser_gets_the_clinics_rules(make_clinic, make_visit, client):
+    clinic = make_clinic()
+    clinic.envelope = [[5, 8], [5, 7], [4, 5], [2, 4], [1, 3], [0, 3]]
+    db.session.commit()
+    visit = make_visit(clinic)
+    client.get(visit.url)
+    html = client.get("/me/check-in").get_data(as_text=True)
+    data = json.loads(re.search(r'id="page-data">(.*?)</script>', html).group(1))
+    day_one = data["checkin"]["rules"]["envelope"][2]
+    assert (day_one["usual_max"], day_one["amber_at"]) == (4, 5)
+
+
+# --- the queue's cost does not grow with the clinic -----------------------------------------
+
+
+def _count_queries(app, fn) -> int:
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    return len(statements)
+
+
+def _fill(clinic: Clinic, make_visit, patients: int) -> None:
+    for n in range(patients):
+        performed = NOW - timedelta(hours=10 + n % 60)
+        visit = make_visit(clinic, performed_at=performed, now=performed).visit
+        if n % 3:
+            checkin(visit, 2, 3 + n % 5, ["tired"] if n % 7 == 0 else [])
+        if n % 11 == 0:
+            checkin(visit, 5, 2, ["racing_heart"])
+
+
+def test_queue_page_uses_the_same_number_of_queries_for_5_or_60_patients(
+    app, client, make_clinic, make_visit, make_therapist
+):
+    counts = []
+    for size in (5, 60):
+        clinic = make_clinic()
+        _fill(clinic, make_visit, size)
+        therapist = make_therapist(clinic)
+        sign_in(client, therapist.email)
+        client.get("/")  # raises the missing check-ins once
+        counts.append(_count_queries(app, lambda: client.get("/")))
+        client.post("/sign-out", data={"csrf_token": csrf_from(client.get("/").get_data(True))})
+    assert counts[0] == counts[1], counts
+
+
+@pytest.mark.postgres
+def test_queue_and_missing_alerts_on_postgresql(ward):
+    clinic, _ = ward
+    queue = queue_at(clinic, NOW)
+    assert [i.level for i in queue.items] == ["red", "amber", "amber", "on_track", "on_track"]
+    # Raising again, as a second web host or a worker would, adds nothing.
+    assert alerts.raise_missing(clinic, NOW) == 0
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).where(Alert.kind == "missing")) == 1
+
+
+def test_an_acknowledged_24h_gap_becomes_48h_in_place(in_request, ward, make_therapist):
+    clinic, v = ward
+    therapist = make_therapist(clinic)
+    item = next(i for i in queue_at(clinic, NOW).items if i.name == "Sol Silent")
+    alerts.acknowledge(clinic.id, v["silent"].id, [a.id for a in item.alerts], therapist.id, NOW)
+    db.session.commit()
+    later = NOW + timedelta(hours=20)
+    item = next(i for i in queue_at(clinic, later).items if i.name == "Sol Silent")
+    assert [reason_text(r) for r in item.reasons] == ["No check-in by 48 h"]
+    assert item.acknowledgement is not None and item.waiting_since == NOW
+    # Resolved at 48 h, it does not come back.
+    alerts.resolve(
+        clinic.id, v["silent"].id, [a.id for a in item.alerts], therapist.id, None, later
+    )
+    db.session.commit()
+    item = next(
+        i for i in queue_at(clinic, later + timedelta(hours=1)).items if i.name == "Sol Silent"
+    )
+    assert item.level == "on_track"
+
+
+def test_visit_page_shows_the_chart_and_every_alert_with_who_handled_it(signed_in, make_visit):
+    client, clinic, therapist = signed_in
+    visit = make_visit(clinic, name="Pia", performed_at=datetime.now(UTC) - timedelta(hours=50))
+    checkin(visit.visit, 3, 4)
+    checkin(visit.visit, 48, 6)
+    html = client.get(f"/visits/{visit.visit.id}").get_data(as_text=True)
+    assert "<svg" in html, html[html.find("chart-h") - 200 :][:600]
+    assert "the patient's scores" in html
+    assert "48 h: soreness 6, expected 2 or less" in html and "Open" in html
+    ids = re.search(r'name="alerts" value="([^"]+)"', html).group(1)
+    response = client.post(
+        f"/review/{visit.visit.id}/resolve",
+        data={
+            "alerts": ids,
+            "note": "Called; easing",
+            "back": "visit",
+            "csrf_token": csrf_from(html),
+        },
+    )
+    assert response.headers["Location"] == f"/visits/{visit.visit.id}"
+    html = client.get(f"/visits/{visit.visit.id}").get_data(as_text=True)
+    assert f"Resolved by {therapist.email}" in html and "Called; easing" in html
+    assert f"Acknowledged by {therapist.email}" in html
+
+
+def test_the_queue_lists_the_newest_on_track_episodes_and_counts_the_rest(
+    signed_in, make_visit, monkeypatch
+):
+    from companion import review_pages
+
+    monkeypatch.setattr(review_pages, "ON_TRACK_SHOWN", 2)
+    client, clinic, _ = signed_in
+    for hours, name in ((5, "Older"), (3, "Middle"), (1, "Newest")):
+        make_visit(clinic, name=name, performed_at=datetime.now(UTC) - timedelta(hours=hours))
+    html = client.get("/").get_data(as_text=True)
+    assert "Newest" in html and "Middle" in html and "Older" not in html
+    assert (
+        '1 more patient is on track; every patient is on the <a href="/patients">Patients</a> page.'
+        in html
+    )
+    assert "On track: 3" in html
+
+
+def test_a_gap_a_therapist_resolved_is_not_raised_again(in_request, ward, make_therapist):
+    clinic, v = ward
+    therapist = make_therapist(clinic)
+    item = next(i for i in queue_at(clinic, NOW).items if i.name == "Sol Silent")
+    alerts.resolve(clinic.id, v["silent"].id, [a.id for a in item.alerts], therapist.id, None, NOW)
+    db.session.commit()
+    assert alerts.raise_missing(clinic, NOW + timedelta(hours=1)) == 0
+    assert db.session.scalar(select(func.count()).where(Alert.kind == "missing")) == 1
