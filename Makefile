@@ -20,6 +20,13 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# FHIR R4 models for the export test, which need pydantic 1: a virtualenv of their own.
+FHIR_R4_VENV := .venv-fhir-r4
+$(FHIR_R4_VENV)/.installed: tests/fhir_r4/requirements.txt
+	$(PYTHON) -m venv $(FHIR_R4_VENV)
+	$(FHIR_R4_VENV)/bin/pip install --quiet -r tests/fhir_r4/requirements.txt
+	touch $@
+
 # Test-only JavaScript (axe-core for the accessibility tests); nothing from npm is ever served.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
@@ -27,7 +34,7 @@ node_modules/.installed: package.json package-lock.json
 npm: node_modules/.installed
 
 install: $(VENV)/.installed translations
-install-dev: $(VENV)/.installed-dev translations npm
+install-dev: $(VENV)/.installed-dev translations npm $(FHIR_R4_VENV)/.installed
 
 # Compiled catalogues are build output (.mo files are not committed).
 translations: $(VENV)/.installed
@@ -84,4 +91,4 @@ bench-queue: install
 	$(BIN)/python bench/review_queue.py $(BENCH_QUEUE_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules bench/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FHIR_R4_VENV) node_modules bench/node_modules .pytest_cache .ruff_cache
