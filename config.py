@@ -274,6 +274,9 @@ def from_environment() -> dict[str, object]:
         "REMINDER_TICK_SECONDS": _int("REMINDER_TICK_SECONDS", 30, minimum=1),
         # Red alerts go out "at once": the worker looks for them more often than for reminders.
         "ALERT_TICK_SECONDS": _int("ALERT_TICK_SECONDS", 10, minimum=1),
+        # Rounds to reach a device or mail relay that failed for a moment with a red alert: with
+        # the reminders' backoff (1, 2, 4 ... minutes, at most an hour), 8 rounds span about 2 h.
+        "ALERT_MAX_ATTEMPTS": _int("ALERT_MAX_ATTEMPTS", 8, minimum=1),
         # Reminders one worker claims at a time, and how long it may hold them before another
         # worker may take them over (it must send a whole batch within the lease).
         "REMINDER_BATCH_SIZE": _int("REMINDER_BATCH_SIZE", 200, minimum=1),

@@ -10,7 +10,11 @@ its own transaction and returns; sending is the worker's job, like reminders.
   configured. `notified_at` is set with a conditional update on the lease: a worker that died
   mid-way lets the lease run out and the alert goes out again (at-least-once, as reminders; the
   push Topic and tag are the alert id, so a phone shows it once). An alert somebody acknowledged
-  before the worker reached it is marked notified without sending.
+  before the worker reached it is marked notified without sending. When a push service or the
+  mail relay fails for a moment (5xx, 429, timeout, connection refused), the alert is not marked:
+  its lease becomes the time of the next round, with the reminders' backoff (or the service's
+  Retry-After when longer), and that round tells only the devices and addresses not reached yet,
+  until ALERT_MAX_ATTEMPTS rounds were made.
 - **Amber digest**: per therapist, when amber items are waiting that arrived after their last
   digest and that digest is at least an hour old. The hour is claimed first with a conditional
   update of `therapist.last_digest_at`, so two workers cannot both send it.
@@ -38,6 +42,7 @@ from .alerts import raise_missing
 from .channels import email, webpush
 from .extensions import db
 from .models import Alert, AlertNotice, Clinic, Therapist, TherapistDevice
+from .reminders import backoff, make_sender
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -50,7 +55,8 @@ LEASE = timedelta(minutes=2)
 
 @dataclass
 class AlertReport:
-    red_alerts: int = 0
+    red_alerts: int = 0  # told everyone they could
+    red_retries: int = 0  # some not reached yet: another round later
     digests: int = 0
     notices: dict[str, int] = field(default_factory=dict)
 
@@ -193,9 +199,11 @@ def _send_emails(
     alert_id: uuid.UUID | None,
     kind: str,
     now: datetime,
-) -> None:
+) -> list[str]:
+    """E-mail every therapist of `recipients`; the outcome for each, in order."""
     if not email.email_enabled(current_app):
-        return
+        return []
+    outcomes: list[str] = []
     for therapist_id, address in recipients.therapists:
         subject, body = compose(_language_of(therapist_id, recipients.devices))
         result = email.send_email([address], subject, body)
@@ -212,6 +220,63 @@ def _send_emails(
             )
         )
         report.count(f"email {result.outcome}")
+        outcomes.append(result.outcome)
+    return outcomes
+
+
+def _reached(alert_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[set[uuid.UUID], set[uuid.UUID]]]:
+    """For each alert, (devices whose push service took it, therapists whose e-mail went out)."""
+    found: dict[uuid.UUID, tuple[set[uuid.UUID], set[uuid.UUID]]] = {
+        alert_id: (set(), set()) for alert_id in alert_ids
+    }
+    rows = db.session.execute(
+        select(AlertNotice.alert_id, AlertNotice.channel, AlertNotice.device_id)
+        .add_columns(AlertNotice.therapist_id)
+        .where(
+            AlertNotice.alert_id.in_(alert_ids),
+            AlertNotice.outcome.in_([webpush.ACCEPTED, email.SENT]),
+        )
+    )
+    for alert_id, channel, device_id, therapist_id in rows:
+        devices, therapists = found[alert_id]
+        if channel == "push":
+            devices.add(device_id)
+        else:
+            therapists.add(therapist_id)
+    return found
+
+
+def _not_reached(
+    recipients: Recipients, devices: set[uuid.UUID], therapists: set[uuid.UUID]
+) -> Recipients:
+    return Recipients(
+        clinic_name=recipients.clinic_name,
+        devices=[d for d in recipients.devices if d.id not in devices],
+        therapists=[t for t in recipients.therapists if t[0] not in therapists],
+    )
+
+
+def _next_round(
+    outcomes: list[therapist_devices.DeviceOutcome], emails: list[str], attempts: int, now: datetime
+) -> datetime | None:
+    """When to try again for those a round did not reach, or None: everyone was reached, what
+    failed will not get better by trying (a device gone, a refusal), or the rounds are used up."""
+    failed_for_now = [o for o in outcomes if o.outcome in webpush.RETRYABLE]
+    if not failed_for_now and email.ERROR not in emails:
+        return None
+    if attempts >= current_app.config["ALERT_MAX_ATTEMPTS"]:
+        log.warning(
+            "red alert: gave up after %d rounds with %d device(s) and %d address(es) not reached",
+            attempts,
+            len(failed_for_now),
+            emails.count(email.ERROR),
+        )
+        return None
+    wait = backoff(attempts)
+    hinted = [o.retry_after for o in failed_for_now if o.retry_after is not None]
+    if hinted:
+        wait = max(wait, timedelta(seconds=max(hinted)))
+    return now + wait
 
 
 def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> None:
@@ -225,9 +290,11 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
             Alert.clinic_id,
             Alert.visit_id,
             Alert.notify_lease_until,
+            Alert.notify_attempts,
             (Alert.acknowledged_at.is_not(None) | Alert.resolved_at.is_not(None)).label("seen"),
         ).where(Alert.id.in_(ids))
     ).all()
+    reached = _reached([alert.id for alert in claimed])  # by earlier rounds
     by_clinic: dict[uuid.UUID, Recipients] = {}
     done: list[uuid.UUID] = []
     for alert in claimed:
@@ -236,7 +303,7 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
             continue
         if alert.clinic_id not in by_clinic:
             by_clinic[alert.clinic_id] = _recipients(alert.clinic_id)
-        recipients = by_clinic[alert.clinic_id]
+        recipients = _not_reached(by_clinic[alert.clinic_id], *reached[alert.id])
         message = partial(
             therapist_devices.alert_message,
             therapist_devices.RED,
@@ -245,7 +312,7 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
         )
         outcomes = therapist_devices.push_to_devices(recipients.devices, message, sender, now)
         _record_push(report, outcomes, alert.clinic_id, alert.id, "red", now)
-        _send_emails(
+        emails = _send_emails(
             report,
             recipients,
             partial(_red_email, recipients.clinic_name),
@@ -254,15 +321,21 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
             "red",
             now,
         )
+        attempts = alert.notify_attempts + 1
+        retry_at = _next_round(outcomes, emails, attempts, now)
+        ended = {"notified_at": now} if retry_at is None else {"notify_lease_until": retry_at}
         # Only the worker still holding the lease marks it: a late one must not.
         db.session.execute(
             update(Alert)
             .where(Alert.id == alert.id, Alert.notify_lease_until == alert.notify_lease_until)
-            .values(notified_at=now)
+            .values(notify_attempts=attempts, **ended)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
-        report.red_alerts += 1
+        if retry_at is None:
+            report.red_alerts += 1
+        else:
+            report.red_retries += 1
     if done:
         db.session.execute(
             update(Alert)
@@ -354,10 +427,11 @@ def dispatch_alerts(now: datetime, sender: webpush.PushSender) -> AlertReport:
     raise_missing_everywhere(now)
     send_red(now, sender, report)
     send_digests(now, sender, report)
-    if report.red_alerts or report.digests:
+    if report.red_alerts or report.red_retries or report.digests:
         log.info(
-            "alerts: %s red, %s digests (%s)",
+            "alerts: %s red, %s red to retry, %s digests (%s)",
             report.red_alerts,
+            report.red_retries,
             report.digests,
             ", ".join(f"{k} {v}" for k, v in sorted(report.notices.items())),
         )
@@ -368,8 +442,6 @@ def dispatch_once(
     app: Flask, now: datetime | None = None, sender: webpush.PushSender | None = None
 ) -> AlertReport:
     """One round for the worker's scheduler or `flask alerts dispatch`."""
-    from .reminders import make_sender  # the one sender factory (it caches VAPID tokens)
-
     with app.app_context():
         try:
             return dispatch_alerts(now or utcnow(), sender or make_sender(app))

@@ -303,8 +303,12 @@ class Alert(db.Model):
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapist.id"))
     resolution_note: Mapped[str | None] = mapped_column(Text)
     # Red alerts go out at once: the dispatcher claims rows with notified_at NULL under a lease.
+    # Set once every recipient was reached, or could not be (a device gone, attempts used up).
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A worker's lease while it sends, or after a round some push service or the mail relay failed
+    # for a moment, the time the next round may start (it tells only those not reached yet).
     notify_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notify_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 # The review queue reads the unresolved alerts of a clinic; handled ones only grow the history.

@@ -210,6 +210,111 @@ def test_a_worker_that_died_after_claiming_leaves_the_alert_for_the_next_after_t
     assert len(push_service.received) == len(phones)
 
 
+def red_alert(clinic, make_visit) -> Alert:  # type: ignore[no-untyped-def]
+    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=20)).visit
+    checkin(visit, NOW, 3, ["breathless"])
+    return db.session.scalars(select(Alert)).one()
+
+
+def test_a_red_alert_goes_again_to_those_a_failing_service_did_not_reach(
+    app, clinic_team, make_visit, push_service, smtp, sender
+):
+    clinic, (ana, ben, cleo, _dan), (*_anas, ben_phone) = clinic_team
+    alert = red_alert(clinic, make_visit)
+    push_service.answer(ben_phone, 500)  # Ben's push service has a bad moment
+    smtp.refuse[cleo.email] = 451  # the relay cannot take Cleo's mail just now
+
+    first = alert_dispatch.dispatch_alerts(NOW, sender)
+    assert (first.red_alerts, first.red_retries) == (0, 1)
+    db.session.refresh(alert)
+    assert alert.notified_at is None and alert.notify_attempts == 1
+    assert alert.notify_lease_until == NOW + timedelta(minutes=1)  # backoff after the 1st round
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == sorted([ana.email, ben.email])
+
+    # Not before the next round is due ...
+    assert alert_dispatch.dispatch_alerts(NOW + timedelta(seconds=50), sender).red_retries == 0
+    assert len(push_service.received) == 3 and len(smtp.received) == 2
+    # ... and then only to Ben's phone and Cleo's address: nobody hears it twice.
+    del smtp.refuse[cleo.email]
+    second = alert_dispatch.dispatch_alerts(NOW + timedelta(minutes=1), sender)
+    assert (second.red_alerts, second.red_retries) == (1, 0)
+    assert [m.subscription_id for m in push_service.received[3:]] == [ben_phone.id]
+    assert push_service.received[3].payload["tag"] == alert.id.hex
+    assert [r.rcpt_tos[0] for r in smtp.received[2:]] == [cleo.email]
+    db.session.refresh(alert)
+    assert alert.notified_at == NOW + timedelta(minutes=1) and alert.notify_attempts == 2
+    accepted = notices(alert_id=alert.id, channel="push", outcome="accepted")
+    assert len(accepted) == 3 and len({n.device_id for n in accepted}) == 3  # each device once
+    assert len(notices(alert_id=alert.id, channel="push", outcome="error")) == 1
+    assert len(notices(alert_id=alert.id, channel="email", outcome="sent")) == 3
+    assert len(notices(alert_id=alert.id, channel="email", outcome="error")) == 1
+    assert alert_dispatch.dispatch_alerts(NOW + timedelta(hours=1), sender).red_alerts == 0
+
+
+def test_a_throttled_push_waits_for_the_services_retry_after(
+    app, clinic_team, make_visit, push_service, sender
+):
+    clinic, _team, (_ana_phone, _ana_tablet, ben_phone) = clinic_team
+    alert = red_alert(clinic, make_visit)
+    push_service.answer(ben_phone, 429)  # with Retry-After: 120, longer than the first backoff
+    alert_dispatch.dispatch_alerts(NOW, sender)
+    db.session.refresh(alert)
+    assert alert.notify_lease_until == NOW + timedelta(seconds=120)
+    assert alert_dispatch.dispatch_alerts(NOW + timedelta(seconds=119), sender).red_alerts == 0
+    assert alert_dispatch.dispatch_alerts(NOW + timedelta(seconds=120), sender).red_alerts == 1
+    assert len(push_service.received) == 4
+
+
+def test_a_device_that_is_gone_is_not_tried_again(
+    app, clinic_team, make_visit, push_service, smtp, sender
+):
+    clinic, _team, (_ana_phone, _ana_tablet, ben_phone) = clinic_team
+    alert = red_alert(clinic, make_visit)
+    push_service.answer(ben_phone, 410)  # Ben uninstalled the browser: retrying cannot help
+    assert alert_dispatch.dispatch_alerts(NOW, sender).red_alerts == 1
+    db.session.refresh(alert)
+    assert alert.notified_at == NOW and alert.notify_attempts == 1
+    assert notices(alert_id=alert.id, channel="push", outcome="gone")[0].device_id is not None
+
+
+def test_the_rounds_end_after_alert_max_attempts(
+    app, clinic_team, make_visit, push_service, smtp, sender, caplog
+):
+    app.config["ALERT_MAX_ATTEMPTS"] = 3
+    clinic, _team, (_ana_phone, _ana_tablet, ben_phone) = clinic_team
+    alert = red_alert(clinic, make_visit)
+    push_service.answer(ben_phone, 503, 503, 503, 503)
+    at = NOW
+    for round_number in (1, 2, 3):
+        alert_dispatch.dispatch_alerts(at, sender)
+        db.session.refresh(alert)
+        assert alert.notify_attempts == round_number
+        if round_number < 3:
+            assert alert.notified_at is None
+            at = alert.notify_lease_until
+    assert alert.notified_at == at  # given up: the queue still shows it in red
+    assert "gave up after 3 rounds with 1 device(s) and 0 address(es) not reached" in caplog.text
+    assert alert_dispatch.dispatch_alerts(at + timedelta(hours=2), sender).red_alerts == 0
+    assert [m.subscription_id for m in push_service.received].count(ben_phone.id) == 3
+    assert len(notices(alert_id=alert.id, channel="push", outcome="error")) == 3
+    assert len(notices(alert_id=alert.id, channel="email", outcome="sent")) == 3  # once each
+
+
+def test_an_alert_acknowledged_between_rounds_is_not_sent_again(
+    app, clinic_team, make_visit, push_service, sender
+):
+    clinic, (ana, *_), (_ana_phone, _ana_tablet, ben_phone) = clinic_team
+    alert = red_alert(clinic, make_visit)
+    push_service.answer(ben_phone, 500)
+    alert_dispatch.dispatch_alerts(NOW, sender)
+    alerts.acknowledge(clinic.id, alert.visit_id, [alert.id], ana.id, NOW + timedelta(seconds=30))
+    db.session.commit()
+    alert_dispatch.dispatch_alerts(NOW + timedelta(minutes=1), sender)
+    assert len(push_service.received) == 3
+    db.session.refresh(alert)
+    assert alert.notified_at == NOW + timedelta(minutes=1)
+
+
 def test_amber_items_come_in_at_most_one_digest_an_hour(
     app, clinic_team, make_visit, push_service, smtp, sender
 ):

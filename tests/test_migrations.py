@@ -1,0 +1,38 @@
+"""The migrations build exactly the schema the models describe, on SQLite and PostgreSQL, and
+every one of them can be undone: a model change without its migration (or the reverse) fails here,
+not on an operator's `flask db upgrade`."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect
+
+from companion.extensions import db
+
+
+def schema_differences() -> list[object]:
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": False}
+        )
+        return list(compare_metadata(context, db.metadata))
+
+
+def test_the_migrated_schema_is_the_models_schema(app: Flask) -> None:
+    assert schema_differences() == []
+
+
+@pytest.mark.postgres
+def test_the_migrated_schema_is_the_models_schema_on_postgresql(app: Flask) -> None:
+    assert schema_differences() == []
+
+
+def test_every_migration_can_be_undone_and_done_again(app: Flask) -> None:
+    downgrade(revision="base")
+    assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    upgrade()
+    assert schema_differences() == []
