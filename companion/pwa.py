@@ -126,16 +126,17 @@ def service_worker() -> Response:
     return response
 
 
-@bp.get("/manifest.webmanifest")
-def manifest() -> Response:
+def _manifest(
+    app_id: str, name: str, short_name: str, description: str, start_url: str
+) -> Response:
     icon = {"type": "image/png"}
     data = {
-        "id": "/me/",
-        "name": _("Aftercare companion"),
-        "short_name": _("Aftercare"),
-        "description": _("Your guide and check-ins after dry needling"),
-        "start_url": url_for("patient.home"),
-        "scope": "/me/",
+        "id": app_id,
+        "name": name,
+        "short_name": short_name,
+        "description": description,
+        "start_url": start_url,
+        "scope": app_id,
         "display": "standalone",
         "background_color": "#fbfaf7",
         "theme_color": "#0f5f74",
@@ -153,6 +154,33 @@ def manifest() -> Response:
     response = Response(json.dumps(data, ensure_ascii=False), mimetype="application/manifest+json")
     response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+@bp.get("/manifest.webmanifest")
+def manifest() -> Response:
+    """The patients' app: their pages under /me/."""
+    return _manifest(
+        "/me/",
+        _("Aftercare companion"),
+        _("Aftercare"),
+        _("Your guide and check-ins after dry needling"),
+        url_for("patient.home"),
+    )
+
+
+@bp.get("/review.webmanifest")
+def therapist_manifest() -> Response:
+    """The therapists' app, its own install: the review queue and the other clinic pages. An
+    iPhone shows web push only to a site added to the Home Screen as a standalone app, so without
+    it a therapist on iOS could not get alerts. Its scope (/) holds the patients' /me/, whose own
+    manifest keeps the narrower scope, so a patient's install never opens therapist pages."""
+    return _manifest(
+        "/",
+        _("Aftercare review"),
+        _("Review"),
+        _("Your clinic's review queue and alerts after dry needling"),
+        url_for("review.queue"),
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -8,6 +8,7 @@ import shutil
 
 from companion.care.triage import RULES
 
+from .conftest import sign_in
 from .test_patient import open_link
 
 
@@ -100,3 +101,20 @@ def test_the_checkin_page_carries_the_servers_own_triage_rules(client, make_clin
     assert data["checkin"]["rules"] == json.loads(json.dumps(RULES))
     assert data["strings"]["saved"] == "Saved on this phone."
     assert data["timezone"] == "Europe/Madrid"
+
+
+def test_therapist_pages_name_the_review_apps_own_manifest(client, make_clinic, make_therapist):
+    sign_in_page = client.get("/sign-in").get_data(as_text=True)
+    assert '<link rel="manifest" href="/review.webmanifest">' in sign_in_page
+    sign_in(client, make_therapist(make_clinic()).email)
+    queue = client.get("/").get_data(as_text=True)
+    assert '<link rel="manifest" href="/review.webmanifest">' in queue
+    assert "/manifest.webmanifest" not in queue  # not the patients' app
+
+    data = client.get("/review.webmanifest", headers={"Accept-Language": "es"}).get_json(force=True)
+    assert (data["id"], data["start_url"], data["scope"]) == ("/", "/", "/")
+    assert data["display"] == "standalone" and data["name"] != "Aftercare review"
+    english = client.get("/review.webmanifest").get_json(force=True)
+    assert english["name"] == "Aftercare review" and english["short_name"] == "Review"
+    # The patients' app keeps its narrower scope, so it never opens therapist pages.
+    assert client.get("/manifest.webmanifest").get_json(force=True)["scope"] == "/me/"

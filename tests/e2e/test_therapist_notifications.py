@@ -354,3 +354,24 @@ def test_the_service_worker_never_keeps_a_therapist_page(phone, server, therapis
     kept = phone.evaluate(THERAPIST_PAGES_KEPT)
     # Only the web app manifest may be there besides static files and patient pages.
     assert [k for k in kept if not k.endswith("/manifest.webmanifest")] == []
+
+
+def test_the_review_app_is_installable_on_its_own(open_phone, server, therapist):
+    """A therapist adds the review queue to the Home Screen (an iPhone shows web push only to such
+    an app): its pages name their own manifest, and the browser finds nothing missing."""
+    browser = open_phone()  # a profile on disk: chromium never installs from incognito
+    page = browser.pages[0] if browser.pages else browser.new_page()
+    sign_in(page, server.url)
+    page.goto(server.url + PAGE)  # registers the service worker, as turning alerts on needs
+    page.wait_for_function(SW_CONTROLS)
+    page.goto(server.url + "/")
+    page.wait_for_function(SW_CONTROLS)
+
+    cdp = page.context.new_cdp_session(page)
+    assert cdp.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+    manifest = cdp.send("Page.getAppManifest")
+    assert manifest["url"] == server.url + "/review.webmanifest"
+    assert manifest["errors"] == []
+    data = json.loads(manifest["data"])
+    assert data["start_url"] == "/" and data["scope"] == "/" and data["display"] == "standalone"
+    assert data["name"] == "Aftercare review"
