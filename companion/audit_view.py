@@ -13,6 +13,7 @@ from .models import AuditEvent
 AUDIT_ACTIONS: dict[str, LazyString] = {
     "queue.view": _l("Viewed the review queue"),
     "patient.list": _l("Viewed the patient list"),
+    "patient.view": _l("Viewed a patient's visits"),
     "visit.view": _l("Viewed a visit"),
     "visit.create": _l("Recorded a visit"),
     "visit.update": _l("Corrected a visit"),

@@ -1,4 +1,5 @@
-"""Therapist pages: patients with their latest check-in, recording a visit, the visit page."""
+"""Therapist pages: patients with their latest check-in, one patient's visits, recording a visit,
+the visit page."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from markupsafe import Markup
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from . import audit, exports, patient_data
+from . import audit, exports, patient_data, patient_history
 from .api import patient_url
 from .audit_view import AUDIT_ACTIONS, audit_actor
 from .auth import therapist_names
@@ -148,6 +149,23 @@ def patients() -> str:
         to_local=to_local,
         search=search,
         form=form,
+    )
+
+
+@bp.get("/patients/<uuid:patient_id>")
+def patient(patient_id: uuid.UUID) -> str:
+    """One patient: who they are for the app (zone, language) and every visit of theirs."""
+    found = patient_history.patient_in_clinic(current_user.clinic_id, patient_id)
+    if found is None:
+        abort(404)
+    audit.by_therapist("patient.view", now=utcnow(), target_type="patient", target_id=found.id)
+    db.session.commit()
+    return render_template(
+        "clinic/patient.html",
+        patient=found,
+        visits=patient_history.visit_summaries(found),
+        regions=REGIONS,
+        deletion_pending=patient_data.pending_request(found.id),
     )
 
 
@@ -384,19 +402,19 @@ def audit_page() -> str:
             )
         )
     }
-    patient_visits = {
-        str(patient): visit_id
-        for patient, visit_id in db.session.execute(
-            select(Visit.patient_id, Visit.id)
-            .where(Visit.clinic_id == clinic_id, Visit.patient_id.in_(_uuids(patient_targets)))
-            .order_by(Visit.performed_at)
+    live_patients = {
+        str(p)
+        for p in db.session.scalars(
+            select(Patient.id).where(
+                Patient.clinic_id == clinic_id, Patient.id.in_(_uuids(patient_targets))
+            )
         )
-    }  # ascending, so each patient keeps their newest visit
+    }
     return render_template(
         "clinic/audit.html",
         events=events,
         live_visits=live_visits,
-        patient_visits=patient_visits,
+        live_patients=live_patients,
         actor_name=lambda e: audit_actor(e, therapists, keys),
         labels=AUDIT_ACTIONS,
         next_before=events[-1].at.isoformat() if more else None,

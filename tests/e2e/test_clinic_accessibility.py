@@ -119,6 +119,10 @@ def test_every_therapist_page_passes_axe_and_speaks_one_language(
         check(name)
     page.goto(base + f"/visits/{busy_clinic}")
     assert page.locator("figure.chart svg").count() == 1
+    page.locator('main a[href^="/patients/"]').click()  # the patient's own page
+    page.wait_for_url(base + "/patients/*")
+    assert page.locator("tbody tr").count() == 1
+    check("patient")
     # A search with its result count, and the settings form showing its errors.
     page.goto(base + "/patients")
     page.locator("#q").fill("ros")
