@@ -34,12 +34,19 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str | None:
+    """Patient pages: the patient's zone. Therapist pages: the clinic's, so every time a therapist
+    reads is the clinic's wall clock (times in a patient's own zone say so where shown)."""
+    from flask_login import current_user
+
     from .auth import current_link
 
     if request.path.startswith("/me/"):
         link = current_link()
         if link is not None:
             return link.visit.patient.timezone
+        return None
+    if current_user.is_authenticated:
+        return str(current_user.clinic.timezone)
     return None
 
 
@@ -115,7 +122,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     @app.template_filter("local")
     def local_time(moment: datetime, fmt: str = "medium") -> str:
-        """A UTC timestamp in the viewer's zone and locale (the patient's zone on patient pages)."""
+        """A UTC timestamp in the viewer's zone and locale (select_timezone: the patient's on
+        patient pages, the clinic's on therapist pages)."""
         return format_datetime(moment, fmt)
 
     @app.template_filter("local_in")

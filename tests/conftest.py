@@ -103,6 +103,14 @@ def now() -> datetime:
     return utcnow()
 
 
+def zone_where_it_is(hour: int, now: datetime) -> str:
+    """A time zone whose wall clock shows `hour` o'clock (and some minutes) at `now`. Tests whose
+    server or worker reads the real clock put their patients there, so what gets planned or held
+    back for quiet hours does not depend on the time of day the suite runs."""
+    offset = (hour - now.hour + 12) % 24 - 12  # -12 .. +11 hours from UTC; Etc covers -12 .. +14
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # POSIX signs: Etc/GMT-2 is UTC+2
+
+
 # --- factories ------------------------------------------------------------------------------------
 
 

@@ -30,6 +30,8 @@ from companion.notices import NOTICES
 from companion.planning import mark_recovered, replan
 from companion.visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
 
+from .conftest import zone_where_it_is
+
 ROOT = Path(__file__).resolve().parent.parent
 # A fixed moment for domain tests: 08:00 UTC (09:00 in Madrid) on a plain Monday, far from DST.
 FIXED_NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -82,7 +84,11 @@ def fixed_visit(make_clinic, make_visit) -> Visit:
 def test_feed_has_one_event_with_one_alarm_per_reminder_at_its_utc_due_time(
     client, make_clinic, make_visit, now
 ):
-    visit = make_visit(make_clinic(), performed_at=now - timedelta(hours=1), now=now).visit
+    # 10:00 local an hour ago: no reminder merges with another or falls in quiet hours.
+    zone = zone_where_it_is(11, now)
+    visit = make_visit(
+        make_clinic(), timezone=zone, performed_at=now - timedelta(hours=1), now=now
+    ).visit
     planned = rows(visit)
     assert len(planned) >= 5  # the whole episode is ahead, so the comparison below means something
 

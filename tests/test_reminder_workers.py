@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from companion.models import Delivery, Reminder
 from companion.planning import AFTER_2H, DAY_7, KINDS
 from companion.push import save_subscription
 from companion.timeutil import utcnow
+from tests.conftest import zone_where_it_is
 from tests.pushserver import PushService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,14 +49,6 @@ def worker(app, tmp_path: Path, **env: str) -> subprocess.Popen[str]:
     )
 
 
-def midday_zone(now: datetime) -> str:
-    """A time zone where it is around midday at `now`. The workers read the real clock and hold
-    back reminders in the patient's quiet hours, so the patients of these tests live where it is
-    daytime whenever the suite runs."""
-    offset = 12 - now.hour  # -11 .. +12 hours from UTC; the Etc zones cover -12 .. +14
-    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # POSIX signs: Etc/GMT-2 is UTC+2
-
-
 def make_due(visits, kinds, now) -> None:
     """Give these visits exactly one reminder of each kind, due now (the worker reads the real
     clock). The rows are written here rather than planned, because which moments a visit plans
@@ -80,7 +73,7 @@ def test_a_worker_killed_between_send_and_finish_sends_again_after_the_lease(
 ):
     app.config["PUSH_ENDPOINT_ALLOWLIST"] = ("127.0.0.1",)
     now = utcnow()
-    visit = make_visit(make_clinic(), timezone=midday_zone(now), now=now).visit
+    visit = make_visit(make_clinic(), timezone=zone_where_it_is(12, now), now=now).visit
     make_due([visit], [AFTER_2H], now)
     with PushService(app_public_key=app.config["VAPID_PUBLIC_KEY"]) as push_service:
         browser = push_service.new_subscription()
@@ -121,7 +114,7 @@ def test_three_workers_deliver_2000_reminders_each_exactly_once(
     app.config["PUSH_ENDPOINT_ALLOWLIST"] = ("127.0.0.1",)
     now = utcnow()
     clinic = make_clinic()
-    zone = midday_zone(now)
+    zone = zone_where_it_is(12, now)
     visits = [make_visit(clinic, timezone=zone, now=now).visit for _ in range(400)]
     kinds = [k for k in KINDS if k != DAY_7]  # five kinds x 400 visits
     make_due(visits, kinds, now)
