@@ -248,7 +248,9 @@ def from_environment() -> dict[str, object]:
         "VAPID_SUBJECT": _vapid_subject(),
         "SECRET_KEY": os.environ.get("SECRET_KEY") or instance_secret("secret_key"),
         "SQLALCHEMY_DATABASE_URI": _database_url(),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a database error's text (logged, and in tracebacks) would otherwise carry
+        # the statement's values: notes, scores, names.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         # The public base URL used in patient links and QR codes (behind a proxy, set it).
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").rstrip("/"),
         "PATIENT_LINK_DAYS": _int("PATIENT_LINK_DAYS", 7, minimum=1),

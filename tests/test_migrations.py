@@ -36,3 +36,18 @@ def test_every_migration_can_be_undone_and_done_again(app: Flask) -> None:
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
     upgrade()
     assert schema_differences() == []
+
+
+def test_a_database_error_never_carries_the_statements_values(app: Flask) -> None:
+    """Error texts end up in logs: a failed INSERT must not copy a note or a name into them."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError) as failed:
+        db.session.execute(
+            text("INSERT INTO clinic (id, name) VALUES (:id, :name)"),
+            {"id": None, "name": "Rosalind's chest pain note"},
+        )
+    db.session.rollback()
+    assert "Rosalind" not in str(failed.value)
+    assert "hidden due to hide_parameters" in str(failed.value)
