@@ -38,7 +38,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 
 from . import therapist_devices
-from .alerts import raise_missing
+from .alerts import open_episodes, raise_missing
 from .channels import email, webpush
 from .extensions import db
 from .models import Alert, AlertNotice, Clinic, Therapist, TherapistDevice
@@ -349,22 +349,28 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
 def waiting_amber(now: datetime) -> list[tuple[uuid.UUID, uuid.UUID, int]]:
     """(therapist, clinic, patients waiting) for every therapist a digest is due to: their last
     digest is an hour old or more, and an amber item nobody has acknowledged arrived since. The
-    count is every such patient still waiting, not only the new ones."""
+    count is every such patient still waiting in the queue (open episodes only, as the queue
+    shows amber items), not only the new ones. One query per clinic."""
     last = Therapist.last_digest_at
-    rows = db.session.execute(
-        select(Therapist.id, Therapist.clinic_id, func.count(func.distinct(Alert.visit_id)))
-        .join(Alert, Alert.clinic_id == Therapist.clinic_id)
-        .where(
-            Therapist.active.is_(True),
-            or_(last.is_(None), last <= now - DIGEST_EVERY),
-            Alert.level == "amber",
-            Alert.resolved_at.is_(None),
-            Alert.acknowledged_at.is_(None),
-        )
-        .group_by(Therapist.id, Therapist.clinic_id, last)
-        .having(or_(last.is_(None), func.max(Alert.raised_at) > last))
-    ).all()
-    return [(therapist_id, clinic_id, count) for therapist_id, clinic_id, count in rows]
+    found: list[tuple[uuid.UUID, uuid.UUID, int]] = []
+    for clinic in db.session.scalars(select(Clinic)).all():
+        rows = db.session.execute(
+            select(Therapist.id, Therapist.clinic_id, func.count(func.distinct(Alert.visit_id)))
+            .join(Alert, Alert.clinic_id == Therapist.clinic_id)
+            .where(
+                Therapist.clinic_id == clinic.id,
+                Therapist.active.is_(True),
+                or_(last.is_(None), last <= now - DIGEST_EVERY),
+                Alert.level == "amber",
+                Alert.resolved_at.is_(None),
+                Alert.acknowledged_at.is_(None),
+                Alert.visit_id.in_(open_episodes(clinic, now)),
+            )
+            .group_by(Therapist.id, Therapist.clinic_id, last)
+            .having(or_(last.is_(None), func.max(Alert.raised_at) > last))
+        ).all()
+        found.extend((therapist_id, clinic_id, count) for therapist_id, clinic_id, count in rows)
+    return found
 
 
 def claim_digest(therapist_id: uuid.UUID, now: datetime) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -143,6 +143,18 @@ def open_episodes(clinic: Clinic, now: datetime) -> Any:
             Visit.performed_at > now - timedelta(days=clinic.episode_days),
         )
     )
+
+
+def in_queue(clinic: Clinic, now: datetime) -> Any:
+    """The visits the review queue shows: the open episodes, and any visit with a red alert nobody
+    resolved yet. A warning sign stays in front of the therapists until one of them resolves it:
+    neither the episode closing (or a shorter episode length) nor a newer visit may hide it.
+    Amber items of a closed episode leave with it: the soreness or the gap they were about is
+    over, and the patient's later course is in the newer episode."""
+    unresolved_red = select(Alert.visit_id).where(
+        Alert.clinic_id == clinic.id, Alert.level == "red", Alert.resolved_at.is_(None)
+    )
+    return union(open_episodes(clinic, now), unresolved_red)
 
 
 def raise_missing(clinic: Clinic, now: datetime) -> int:

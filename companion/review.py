@@ -18,7 +18,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from .alerts import open_episodes
+from .alerts import in_queue
 from .auth import therapist_names
 from .care.triage import SYMPTOMS, envelope_window
 from .extensions import db
@@ -88,7 +88,8 @@ def _hours(since: datetime, moment: datetime) -> float:
 
 
 def build_queue(clinic: Clinic, rules: dict[str, Any], now: datetime) -> Queue:
-    episodes = open_episodes(clinic, now)
+    # The open episodes, and older visits whose red alert nobody has resolved (alerts.in_queue).
+    episodes = in_queue(clinic, now)
     items: dict[uuid.UUID, QueueItem] = {}
     for row in db.session.execute(
         select(

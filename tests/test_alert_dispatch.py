@@ -415,3 +415,20 @@ def test_two_workers_never_claim_the_same_red_alert_on_postgresql(make_clinic, m
         second.commit()
     assert len(first_ids) == 4 and len(second_ids) == 2
     assert not set(first_ids) & set(second_ids)
+
+
+def test_the_digest_counts_only_the_amber_items_the_queue_shows(
+    app, clinic_team, make_visit, push_service, sender
+):
+    """Amber items of episodes that closed long ago leave the queue; the digest forgets them too."""
+    clinic, _team, _phones = clinic_team
+    old = NOW - timedelta(days=10)
+    for name in ("Old 1", "Old 2"):
+        stale = make_visit(clinic, name=name, performed_at=old - timedelta(hours=48), now=old).visit
+        checkin(stale, old, 6, [])  # amber 10 days ago, never acknowledged
+    current = make_visit(clinic, name="New", performed_at=NOW - timedelta(hours=48)).visit
+    checkin(current, NOW, 6, [])
+    assert alert_dispatch.dispatch_alerts(NOW, sender).digests == 3
+    assert {m.payload["body"] for m in push_service.received} >= {
+        "1 patient needs a look when you have a moment."
+    }

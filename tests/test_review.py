@@ -130,13 +130,38 @@ def test_recovered_patients_are_not_chased(make_clinic, make_visit):
 
 def test_episodes_close_after_the_clinics_episode_days(ward):
     clinic, v = ward
-    week_later = v["red"].performed_at + timedelta(days=7, minutes=1)
+    week_later = v["high"].performed_at + timedelta(days=7, minutes=1)
     names = [i.name for i in queue_at(clinic, week_later).items]
-    assert "Rosa Red" not in names and "Nuria New" in names
+    assert "Ana Amber" not in names and "Fede Fine" not in names and "Nuria New" in names
     clinic.episode_days = 10
     db.session.commit()
     names = [i.name for i in queue_at(clinic, week_later).items]
-    assert "Rosa Red" in names
+    assert "Ana Amber" in names and "Fede Fine" in names
+
+
+def test_a_red_flag_stays_in_the_queue_until_somebody_resolves_it(ward, make_visit, make_therapist):
+    """Neither the episode closing, nor a shorter episode length, nor a newer visit hides it."""
+    clinic, v = ward
+    month_later = v["red"].performed_at + timedelta(days=30)
+    clinic.episode_days = 3
+    db.session.commit()
+    [item] = [i for i in queue_at(clinic, month_later).items if i.name == "Rosa Red"]
+    assert item.level == "red" and item.visit_id == v["red"].id
+    # A newer visit of Rosa's opens a new episode; the old warning sign is still there, first.
+    newer = make_visit(
+        clinic, ref=v["red"].patient.ref, name="Rosa Red", performed_at=month_later, now=month_later
+    ).visit
+    items = [i for i in queue_at(clinic, month_later).items if i.name == "Rosa Red"]
+    assert [(i.visit_id, i.level) for i in items] == [
+        (v["red"].id, "red"),
+        (newer.id, "on_track"),
+    ]
+    ids = [a.id for a in items[0].alerts]
+    therapist = make_therapist(clinic)
+    assert alerts.resolve(clinic.id, v["red"].id, ids, therapist.id, "Seen", month_later) == 1
+    db.session.commit()
+    items = [i for i in queue_at(clinic, month_later).items if i.name == "Rosa Red"]
+    assert [i.visit_id for i in items] == [newer.id]
 
 
 def test_a_newer_visit_takes_over_the_patients_place(make_clinic, make_visit):
