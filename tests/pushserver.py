@@ -243,6 +243,11 @@ class PushService:
             except (VapidError, ValueError, InvalidTag) as exc:
                 record.error = str(exc) or type(exc).__name__
                 record.status = status = 401 if isinstance(exc, VapidError) else 400
+        # On record before the answer leaves: once a sender has its answer, a test reading
+        # `received` sees the message (recording after answering raced with the test's reads).
+        with self._arrived:
+            self.received.append(record)
+            self._arrived.notify_all()
         if self.on_message is not None:
             self.on_message(sub_id)
         if self.latency:
@@ -257,6 +262,3 @@ class PushService:
             handler.end_headers()
         except OSError:
             pass  # the sender is gone (a fault test killed it): the message still arrived
-        with self._arrived:
-            self.received.append(record)
-            self._arrived.notify_all()

@@ -87,7 +87,7 @@ def test_a_worker_killed_between_send_and_finish_sends_again_after_the_lease(
         assert doomed.wait(timeout=60) == -signal.SIGKILL
         push_service.on_message = None
 
-        push_service.wait_for(1)  # recorded by the service's thread after the kill
+        push_service.wait_for(1)  # recorded by the service, before it could answer
         row = db.session.scalar(select(Reminder))
         db.session.refresh(row)
         assert len(push_service.received) == 1
