@@ -254,6 +254,9 @@ def from_environment() -> dict[str, object]:
         # The public base URL used in patient links and QR codes (behind a proxy, set it).
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").rstrip("/"),
         "PATIENT_LINK_DAYS": _int("PATIENT_LINK_DAYS", 7, minimum=1),
+        # How many proxies (the TLS proxy, a load balancer) stand in front of the app and append
+        # to X-Forwarded-For / X-Forwarded-Proto. 0 trusts no such header: a client could forge it.
+        "PROXY_COUNT": _int("PROXY_COUNT", 0, minimum=0),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),

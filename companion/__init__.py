@@ -11,6 +11,7 @@ from babel.dates import format_datetime as babel_format
 from flask import Flask, jsonify, request
 from flask_babel import format_datetime, get_locale
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as settings
 
@@ -67,6 +68,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         "COMPRESS_MIMETYPES",
         ["text/css", "text/javascript", "application/javascript", "application/manifest+json"],
     )
+    if app.config["PROXY_COUNT"]:
+        # The client's own address for the audit trail and the per-address sign-in limit, and
+        # https as the client used it; only as many hops as the operator says are theirs.
+        proxies = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     db.init_app(app)
     compress.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

@@ -49,7 +49,9 @@ def test_another_clinics_events_are_not_shown(client, make_clinic, make_therapis
     db.session.commit()
     sign_in(client, make_therapist(mine).email)
 
-    assert "Viewed a visit" not in client.get("/audit").get_data(as_text=True)
+    response = client.get("/audit")
+    assert response.status_code == 200 and "Audit" in response.get_data(as_text=True)
+    assert "Viewed a visit" not in response.get_data(as_text=True)
 
 
 def test_older_entries_come_a_page_at_a_time(client, make_clinic, make_therapist):
@@ -79,3 +81,32 @@ def test_a_malformed_page_position_is_a_400(client, make_clinic, make_therapist)
     sign_in(client, make_therapist(make_clinic()).email)
     assert client.get("/audit?before=yesterday").status_code == 400
     assert client.get("/audit?before=2026-11-01T10:00:00").status_code == 400  # no offset
+
+
+def _audited_address(app, make_clinic, make_therapist) -> str | None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from companion.models import AuditEvent
+
+    client = app.test_client()
+    sign_in(client, make_therapist(make_clinic()).email)
+    forwarded = {"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"}
+    assert client.get("/patients", headers=forwarded).status_code == 200
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.list")).one()
+    return event.ip
+
+
+def test_behind_the_operators_proxy_the_audit_records_the_clients_address(
+    tmp_path, make_clinic, make_therapist
+):
+    from tests.conftest import build_app
+
+    app = build_app(tmp_path, PROXY_COUNT=1)
+    with app.app_context():
+        assert _audited_address(app, make_clinic, make_therapist) == "203.0.113.5"
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_without_a_proxy_a_forged_forwarded_header_is_ignored(app, make_clinic, make_therapist):
+    assert _audited_address(app, make_clinic, make_therapist) == "127.0.0.1"
