@@ -236,6 +236,11 @@ def new_visit() -> Response | str | tuple[str, int]:
             except ValueError:
                 patient = None
         if patient is not None:
+            # The form shows who they are: a view of the patient like any other.
+            audit.by_therapist(
+                "patient.view", now=utcnow(), target_type="patient", target_id=patient.id
+            )
+            db.session.commit()
             form.ref.data = patient.ref
             form.display_name.data = patient.display_name
             form.timezone.data = patient.timezone
@@ -289,6 +294,8 @@ def edit_visit(visit_id: uuid.UUID) -> Response | str | tuple[str, int]:
         form.electrical_stimulation.data = bool(visit.electrical_stimulation)
         form.first_visit.data = bool(visit.first_visit)
         form.notes.data = visit.notes
+        _audit_visit("visit.view", visit, utcnow())  # the form shows the whole visit record
+        db.session.commit()
         return _visit_form_page(form, visit)
     if not form.validate():
         return _visit_form_page(form, visit), 422

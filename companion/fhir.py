@@ -9,6 +9,7 @@ local codes, never as a guessed standard code.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -158,9 +159,11 @@ def questionnaire_response(visit: Visit, checkin: CheckIn) -> dict[str, Any]:
         items.append({"linkId": "note", "text": "Note", "answer": [{"valueString": checkin.note}]})
     return {
         "resourceType": "QuestionnaireResponse",
-        # The check-in's client id: the Observation has the check-in's own id, and ids (and so
-        # fullUrls) must differ within a Bundle.
-        "id": str(checkin.client_id),
+        # Derived from the check-in's own id (the Observation's): ids, and so fullUrls, must differ
+        # within a Bundle (bdl-7), and every id here is the server's, never a client's choice.
+        "id": str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"urn:aftercare:questionnaire-response:{checkin.id}")
+        ),
         "status": "completed",
         "subject": {"reference": _ref(visit.patient_id)},
         "authored": _instant(checkin.recorded_at),

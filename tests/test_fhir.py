@@ -179,3 +179,17 @@ def test_a_signed_in_therapist_downloads_it_and_the_export_is_audited(
         str(therapist.id),
         str(visit.id),
     )
+
+
+def test_every_full_url_differs_whatever_ids_the_phone_chose(client, make_api_key, visit):
+    """A phone picks each check-in's id; one equal to the visit's id must not make two entries
+    share a fullUrl (bdl-7), which the R4 models alone do not check."""
+    at = VISIT_AT + timedelta(hours=48)
+    details = CheckInDetails(visit.id, at, 1, None, [], [], None)  # the visit's own id
+    submit_checkin(visit, details, now=at)
+    db.session.commit()
+    data = get_bundle(client, make_api_key(visit.clinic), visit.id).get_json()
+    full_urls = [e["fullUrl"] for e in data["entry"]]
+    assert len(full_urls) == 1 + 1 + 3 + 3 and len(set(full_urls)) == len(full_urls)
+    assert all(e["fullUrl"] == f"urn:uuid:{e['resource']['id']}" for e in data["entry"])
+    assert r4_errors(data) is None

@@ -116,3 +116,24 @@ def test_signed_out_the_patient_page_asks_for_sign_in(client, make_clinic, make_
     visit = make_visit(make_clinic()).visit
     response = client.get(f"/patients/{visit.patient_id}")
     assert response.status_code in (302, 303) and "/sign-in" in response.headers["Location"]
+
+
+def test_the_forms_that_show_a_patient_are_audited_as_views(
+    client, make_clinic, make_therapist, make_visit
+):
+    clinic = make_clinic()
+    therapist = make_therapist(clinic)
+    sign_in(client, therapist.email)
+    visit = make_visit(clinic, name="Uma").visit
+
+    assert "Uma" in client.get(f"/visits/{visit.id}/edit").get_data(as_text=True)
+    assert "Uma" in client.get(f"/visits/new?patient={visit.patient_id}").get_data(as_text=True)
+
+    seen = {
+        (e.action, e.target_id, e.actor_id)
+        for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("%.view")))
+    }
+    assert seen == {
+        ("visit.view", str(visit.id), str(therapist.id)),
+        ("patient.view", str(visit.patient_id), str(therapist.id)),
+    }
