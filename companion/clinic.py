@@ -4,7 +4,7 @@ the visit page."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -195,6 +195,9 @@ def _visit_form_page(form: VisitForm, visit: Visit | None = None) -> str:
 
 def _details_from(form: VisitForm) -> tuple[PatientDetails, VisitDetails] | None:
     """The form's patient and visit details, or None after adding an error to the time field."""
+    if not 2000 <= form.performed_at.data.year <= 2100:
+        form.performed_at.errors.append(_("Give a date between the years 2000 and 2100."))
+        return None
     performed_at = _local_to_utc(form.performed_at.data, form.timezone.data)
     if performed_at is None:
         form.performed_at.errors.append(
@@ -385,6 +388,10 @@ def audit_page() -> str:
             abort(400)
         if moment.tzinfo is None:
             abort(400)  # the page's own links always carry the offset
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            abort(400)  # 0001-01-01T00:00+14:00 is before the first moment UTC can hold
         query = query.where(AuditEvent.at < moment)
     events = db.session.scalars(
         query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(AUDIT_PAGE + 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, abort, jsonify, render_template, request
 from flask_babel import gettext as _
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -98,7 +98,20 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.is_json
 
 
+def refuse_nul_characters() -> None:
+    """A NUL character has no place in any text we keep, and PostgreSQL cannot store one (it
+    would be a 500). Refused up front, for every form, query string and JSON body, with a 400."""
+    values = [*request.args.values(), *request.form.values()]
+    body = request.get_data(cache=True) if request.is_json else b""
+    if any("\x00" in v for v in values) or b"\x00" in body or b"\\u0000" in body.lower():
+        if wants_json():
+            raise APIError(400, "nul_character", "Text must not contain NUL characters.")
+        abort(400)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(refuse_nul_characters)
+
     @app.errorhandler(APIError)
     def handle_api_error(exc: APIError) -> tuple[Response, int]:
         return exc.response()

@@ -54,6 +54,11 @@ class RangeError(ValueError):
         self.field = field
 
 
+# Days an export may cover: far-off years are typos, and the last days of year 9999 cannot be
+# turned into UTC bounds at all.
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
 @dataclass(frozen=True)
 class DateRange:
     """Whole days in the clinic's time zone, both ends included."""
@@ -71,6 +76,12 @@ class DateRange:
                 days.append(date.fromisoformat(raw))
             except ValueError:
                 raise RangeError(name, f"'{name}' must be a date such as 2026-11-01.") from None
+        for name, day in zip(("from", "to"), days, strict=True):
+            if not EARLIEST <= day <= LATEST:
+                raise RangeError(
+                    name,
+                    f"'{name}' must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}.",
+                )
         if days[0] > days[1]:
             raise RangeError("to", "'to' must not be before 'from'.")
         if (days[1] - days[0]).days + 1 > MAX_DAYS:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -40,7 +40,21 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+def _plausible(value: datetime) -> datetime:
+    # Far-off years are typos or probes: 9999-12-31T23:59:59-14:00 cannot even be held in UTC.
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise PydanticCustomError(
+            "timestamp_out_of_range", f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}"
+        )
+    return value
+
+
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_plausible)]
 Score = Annotated[int, Field(strict=True, ge=0, le=10)]
 StrictBool = Annotated[bool, Field(strict=True)]
 RegionCode = Literal[tuple(REGIONS)]  # type: ignore[valid-type]
