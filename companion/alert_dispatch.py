@@ -42,7 +42,7 @@ from .alerts import open_episodes, raise_missing
 from .channels import email, webpush
 from .extensions import db
 from .models import Alert, AlertNotice, Clinic, Therapist, TherapistDevice
-from .reminders import backoff, make_sender
+from .reminders import make_sender, retry_wait
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -272,11 +272,7 @@ def _next_round(
             emails.count(email.ERROR),
         )
         return None
-    wait = backoff(attempts)
-    hinted = [o.retry_after for o in failed_for_now if o.retry_after is not None]
-    if hinted:
-        wait = max(wait, timedelta(seconds=max(hinted)))
-    return now + wait
+    return now + retry_wait(attempts, (o.retry_after for o in failed_for_now))
 
 
 def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> None:

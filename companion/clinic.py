@@ -60,7 +60,7 @@ from .models import (
 )
 from .reminder_view import REMINDER_KINDS, delivery_summary
 from .review import reason_text
-from .timeutil import to_local, utcnow
+from .timeutil import EARLIEST_YEAR, LATEST_YEAR, plausible_year, to_local, utcnow
 from .visits import (
     PatientDetails,
     VisitDetails,
@@ -195,8 +195,14 @@ def _visit_form_page(form: VisitForm, visit: Visit | None = None) -> str:
 
 def _details_from(form: VisitForm) -> tuple[PatientDetails, VisitDetails] | None:
     """The form's patient and visit details, or None after adding an error to the time field."""
-    if not 2000 <= form.performed_at.data.year <= 2100:
-        form.performed_at.errors.append(_("Give a date between the years 2000 and 2100."))
+    if not plausible_year(form.performed_at.data.year):
+        form.performed_at.errors.append(
+            _(
+                "Give a date between the years %(first)d and %(last)d.",
+                first=EARLIEST_YEAR,
+                last=LATEST_YEAR,
+            )
+        )
         return None
     performed_at = _local_to_utc(form.performed_at.data, form.timezone.data)
     if performed_at is None:

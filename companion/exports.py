@@ -21,7 +21,14 @@ from sqlalchemy.orm import joinedload
 from . import audit
 from .extensions import db
 from .models import CheckIn, Clinic, Patient, Visit
-from .timeutil import to_local, utcnow, wall_clock_to_utc
+from .timeutil import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    plausible_year,
+    to_local,
+    utcnow,
+    wall_clock_to_utc,
+)
 
 # At most a year in one file: enough for any audit, small enough to build in one request.
 MAX_DAYS = 366
@@ -54,11 +61,6 @@ class RangeError(ValueError):
         self.field = field
 
 
-# Days an export may cover: far-off years are typos, and the last days of year 9999 cannot be
-# turned into UTC bounds at all.
-EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
-
-
 @dataclass(frozen=True)
 class DateRange:
     """Whole days in the clinic's time zone, both ends included."""
@@ -77,10 +79,10 @@ class DateRange:
             except ValueError:
                 raise RangeError(name, f"'{name}' must be a date such as 2026-11-01.") from None
         for name, day in zip(("from", "to"), days, strict=True):
-            if not EARLIEST <= day <= LATEST:
+            if not plausible_year(day.year):
                 raise RangeError(
                     name,
-                    f"'{name}' must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}.",
+                    f"'{name}' must be between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31.",
                 )
         if days[0] > days[1]:
             raise RangeError("to", "'to' must not be before 'from'.")

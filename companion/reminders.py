@@ -103,6 +103,14 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
 
 
+def retry_wait(attempts: int, hints: Iterable[float | None]) -> timedelta:
+    """How long to wait before the next attempt: the backoff, or longer when a push service said
+    so (Retry-After, in seconds, from a 429 or 503)."""
+    hinted = [hint for hint in hints if hint is not None]
+    wait = backoff(attempts)
+    return max(wait, timedelta(seconds=max(hinted))) if hinted else wait
+
+
 def expire_overdue(now: datetime, max_attempts: int) -> int:
     """End what may no longer be sent: reminders whose moment has passed (clinical.md: each one
     expires), and those whose attempts ran out without a worker finishing them (a worker that
@@ -320,11 +328,7 @@ def decide(job: Job, attempts: list[Attempt], now: datetime, max_attempts: int) 
     if not retryable:
         reasons = sorted({a.result.detail or a.result.outcome for a in attempts})
         return Outcome("failed", "; ".join(reasons) or "no device could be reached")
-    wait = backoff(job.attempts)
-    hinted = [a.result.retry_after for a in retryable if a.result.retry_after is not None]
-    if hinted:
-        wait = max(wait, timedelta(seconds=max(hinted)))
-    retry_at = now + wait
+    retry_at = now + retry_wait(job.attempts, (a.result.retry_after for a in retryable))
     if job.attempts >= max_attempts:
         return Outcome(
             "failed", f"gave up after {job.attempts} attempts: {retryable[0].result.detail}"

@@ -24,7 +24,7 @@ from .care.helped import HELPED
 from .care.regions import BY_CODE as REGIONS
 from .care.stretches import BY_CODE as STRETCHES
 from .care.triage import SYMPTOMS
-from .timeutil import is_iana_zone
+from .timeutil import EARLIEST_YEAR, LATEST_YEAR, is_iana_zone, plausible_year
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
@@ -41,19 +41,17 @@ def _rfc3339(value: object) -> object:
 
 
 def _plausible(value: datetime) -> datetime:
-    # Far-off years are typos or probes: 9999-12-31T23:59:59-14:00 cannot even be held in UTC.
     try:
         year = value.astimezone(UTC).year
     except OverflowError:
         year = 0
-    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+    if not plausible_year(year):
         raise PydanticCustomError(
             "timestamp_out_of_range", f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}"
         )
     return value
 
 
-EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_plausible)]
 Score = Annotated[int, Field(strict=True, ge=0, le=10)]
 StrictBool = Annotated[bool, Field(strict=True)]

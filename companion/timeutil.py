@@ -8,6 +8,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+# The years a date we are given may fall in. Anything else is a typo or a probe, and the far ends
+# (9999-12-31T23:59-14:00) cannot even be turned into UTC: one range for every input.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+
+
+def plausible_year(year: int) -> bool:
+    return EARLIEST_YEAR <= year <= LATEST_YEAR
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
