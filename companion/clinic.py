@@ -43,7 +43,6 @@ from .forms import (
     ActionForm,
     ConfirmDeletionForm,
     DeclineDeletionForm,
-    ReviewForm,
     SearchForm,
     VisitForm,
 )
@@ -361,7 +360,6 @@ def visit(visit_id: uuid.UUID) -> str:
         alerts=history,
         therapists=therapists,
         reason_text=reason_text,
-        review_form=ReviewForm(),
         reminders=planned,
         reminder_kinds=REMINDER_KINDS,
         delivery_summary=delivery_summary,

@@ -340,6 +340,25 @@ def _decide(request: DeletionRequest, outcome: str, therapist_id: uuid.UUID, now
     db.session.refresh(request)
 
 
+def _audit_decision(
+    action: str,
+    request: DeletionRequest,
+    therapist_id: uuid.UUID,
+    now: datetime,
+    detail: dict[str, Any],
+) -> None:
+    audit.record(
+        action,
+        now=now,
+        clinic_id=request.clinic_id,
+        actor_type="therapist",
+        actor_id=therapist_id,
+        target_type="patient",
+        target_id=request.patient_id,
+        detail=detail,
+    )
+
+
 def decline_deletion(
     request: DeletionRequest, therapist_id: uuid.UUID, reason: str, now: datetime
 ) -> None:
@@ -349,17 +368,8 @@ def decline_deletion(
         raise ValueError(f"a decline needs a reason of 1 to {MAX_REASON} characters")
     _decide(request, DECLINED, therapist_id, now)
     request.reason = reason
-    audit.record(
-        "deletion.decline",
-        now=now,
-        clinic_id=request.clinic_id,
-        actor_type="therapist",
-        actor_id=therapist_id,
-        target_type="patient",
-        target_id=request.patient_id,
-        # The reason is free text about the patient: it stays on the request, out of the audit.
-        detail={"request": str(request.id)},
-    )
+    # The reason is free text about the patient: it stays on the request, out of the audit.
+    _audit_decision("deletion.decline", request, therapist_id, now, {"request": str(request.id)})
 
 
 @dataclass(frozen=True)
@@ -447,16 +457,7 @@ def confirm_deletion(request: DeletionRequest, therapist_id: uuid.UUID, now: dat
         .values(reason=None)
         .execution_options(synchronize_session=False)
     )
-    audit.record(
-        "deletion.confirm",
-        now=now,
-        clinic_id=request.clinic_id,
-        actor_type="therapist",
-        actor_id=therapist_id,
-        target_type="patient",
-        target_id=request.patient_id,
-        detail=removed.as_detail(),
-    )
+    _audit_decision("deletion.confirm", request, therapist_id, now, removed.as_detail())
     return removed
 
 
