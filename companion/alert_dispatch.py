@@ -230,9 +230,12 @@ def _reached(alert_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[set[uuid.UUID]
         alert_id: (set(), set()) for alert_id in alert_ids
     }
     rows = db.session.execute(
-        select(AlertNotice.alert_id, AlertNotice.channel, AlertNotice.device_id)
-        .add_columns(AlertNotice.therapist_id)
-        .where(
+        select(
+            AlertNotice.alert_id,
+            AlertNotice.channel,
+            AlertNotice.device_id,
+            AlertNotice.therapist_id,
+        ).where(
             AlertNotice.alert_id.in_(alert_ids),
             AlertNotice.outcome.in_([webpush.ACCEPTED, email.SENT]),
         )
