@@ -182,15 +182,8 @@ def seed(app: Flask, service: SampledPushService, count: int, now: datetime) -> 
     reminder ids as the hex the Topic header carries.
     """
     from companion.extensions import db
-    from companion.models import (
-        Clinic,
-        Patient,
-        PatientLink,
-        PushSubscription,
-        Reminder,
-        Visit,
-    )
-    from companion.planning import KINDS
+    from companion.models import Clinic, Patient, PatientLink, PushSubscription, Reminder, Visit
+    from companion.reminders.planning import KINDS
 
     clinic_id = uuid.uuid4()
     # The patients' own quiet hours, an hour long and half a day away: whenever the benchmark

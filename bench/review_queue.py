@@ -273,11 +273,12 @@ class Seeded:
 
 
 def seed(app: Flask, visits: list[PlannedVisit], now: datetime, rng: random.Random) -> Seeded:
-    from companion import alerts, audit
+    from companion import audit
+    from companion.alerts import raising as alerts
     from companion.auth import hash_password
+    from companion.care.clinic_rules import rules_for
     from companion.care.triage import RULES
-    from companion.checkins import CheckInDetails, submit_checkin
-    from companion.clinic_settings import rules_for
+    from companion.checkins.store import CheckInDetails, submit_checkin
     from companion.extensions import db
     from companion.models import Alert, CheckIn, Clinic, Patient, Therapist, Visit
 
@@ -432,12 +433,9 @@ def seed(app: Flask, visits: list[PlannedVisit], now: datetime, rng: random.Rand
                 continue
             audit.record(
                 action,
+                audit.Actor(audit.THERAPIST, who, clinic_id),
+                ("visit", visit_id),
                 now=at,
-                clinic_id=clinic_id,
-                actor_type="therapist",
-                actor_id=who,
-                target_type="visit",
-                target_id=visit_id,
                 detail={"alerts": 1},
             )
         db.session.commit()
@@ -631,12 +629,12 @@ class InProcess:
     profile: str = ""
 
 
-# The view's steps, timed by wrapping the names companion.review_pages calls (in this process
+# The view's steps, timed by wrapping the names companion.clinic.queue calls (in this process
 # only, nothing is changed on disk): module, attribute, stage name.
 STAGES = (
-    ("companion.alerts", "raise_missing", "raise_missing"),
-    ("companion.review_pages", "build_queue", "build_queue"),
-    ("companion.review_pages", "render_template", "template"),
+    ("companion.alerts.raising", "raise_missing", "raise_missing"),
+    ("companion.clinic.queue", "build_queue", "build_queue"),
+    ("companion.clinic.queue", "render_template", "template"),
 )
 
 
@@ -962,7 +960,7 @@ def main() -> int:
     if inproc.profile:
         print("\n" + inproc.profile)
 
-    from companion.review_pages import ON_TRACK_SHOWN
+    from companion.clinic.queue import ON_TRACK_SHOWN
 
     checks = {
         f"median {median:.1f} ms <= {args.budget_ms:.0f} ms": median <= args.budget_ms,

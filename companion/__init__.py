@@ -14,15 +14,14 @@ from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as settings
-
-from .extensions import babel, compress, csrf, db, limiter, login_manager, mail, migrate
+from companion.extensions import babel, compress, csrf, db, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def select_locale() -> str:
-    from .auth import current_link
-    from .patient import LANGUAGE_COOKIE
+    from companion.auth import current_link
+    from companion.patient.pages import LANGUAGE_COOKIE
 
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in ("en", "es"):
@@ -39,7 +38,7 @@ def select_timezone() -> str | None:
     reads is the clinic's wall clock (times in a patient's own zone say so where shown)."""
     from flask_login import current_user
 
-    from .auth import current_link
+    from companion.auth import current_link
 
     if request.path.startswith("/me/"):
         link = current_link()
@@ -89,19 +88,24 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
 
-    from . import (
-        api,
-        auth,
-        calendar_feed,
-        cli,
-        clinic,
-        errors,
-        headers,
-        notification_settings,
-        patient,
-        pwa,
-        review_pages,
+    from companion import auth, cli, errors, headers, pwa
+    from companion.api import views as api
+
+    # Each therapist page module adds its routes to the clinic's blueprints when imported.
+    from companion.clinic import (  # noqa: F401
+        audit,
+        deletion_requests,
+        exports,
+        notifications,
+        patients,
+        queue,
+        review_bp,
+        visits,
     )
+    from companion.clinic import bp as clinic_bp
+    from companion.clinic import settings as clinic_settings  # noqa: F401
+    from companion.patient import pages as patient
+    from companion.reminders import feed as calendar_feed
 
     errors.init_app(app)
     headers.init_app(app)
@@ -109,11 +113,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     pwa.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(patient.bp)
-    app.register_blueprint(clinic.bp)
-    app.register_blueprint(review_pages.bp)
+    app.register_blueprint(clinic_bp)
+    app.register_blueprint(review_bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(calendar_feed.bp)
-    app.register_blueprint(notification_settings.bp)
+    app.register_blueprint(notifications.bp)
     app.before_request(auth.enforce_session_timeouts)
 
     @app.get("/healthz")
@@ -139,7 +143,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def inject_language() -> dict[str, Any]:
-        from .auth import current_link
+        from companion.auth import current_link
 
         on_patient_page = request.path.startswith(("/me/", "/p/"))
         return {

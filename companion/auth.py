@@ -22,11 +22,11 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .extensions import db, limiter, login_manager
-from .forms import ActionForm, SignInForm
-from .models import PatientLink, Therapist
-from .timeutil import utcnow
-from .visits import redeem_link
+from companion.extensions import db, limiter, login_manager
+from companion.forms import ActionForm, SignInForm
+from companion.models import PatientLink, Therapist
+from companion.timeutil import utcnow
+from companion.visits.record import redeem_link
 
 bp = Blueprint("auth", __name__)
 
@@ -171,13 +171,3 @@ def current_link() -> PatientLink | None:
                 link = found
     request.environ[_LINK_CACHE] = link
     return link
-
-
-def therapist_names(clinic_id: uuid.UUID) -> dict[uuid.UUID, str]:
-    """How the clinic's therapists are named on its pages: their display name, else their e-mail."""
-    rows = db.session.execute(
-        select(Therapist.id, Therapist.display_name, Therapist.email).where(
-            Therapist.clinic_id == clinic_id
-        )
-    )
-    return {therapist_id: name or email for therapist_id, name, email in rows}

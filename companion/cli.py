@@ -8,12 +8,17 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
-from .auth import hash_password
-from .extensions import db
-from .models import ApiKey, Clinic, Therapist
-from .planning import MAX_QUIET_HOURS, QuietHours, parse_quiet_hours, replan_clinic_default
-from .timeutil import is_iana_zone, utcnow
-from .tokens import hash_token, new_token
+from companion.auth import hash_password
+from companion.extensions import db
+from companion.models import ApiKey, Clinic, Therapist
+from companion.reminders.planning import (
+    MAX_QUIET_HOURS,
+    QuietHours,
+    parse_quiet_hours,
+    replan_clinic_default,
+)
+from companion.timeutil import is_iana_zone, utcnow
+from companion.tokens import hash_token, new_token
 
 
 def _clinic_by_name(name: str) -> Clinic:
@@ -131,7 +136,7 @@ def apikey_create(clinic_name: str) -> None:
 @click.option("--base-url", default=None, help="Base URL for the printed links.")
 def demo(base_url: str | None) -> None:
     """On an empty database: a demo clinic, therapist and visit, and how to sign in."""
-    from .demo import seed_demo
+    from companion.demo import seed_demo
 
     base = (base_url or current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
     created = seed_demo(now=utcnow(), link_days=current_app.config["PATIENT_LINK_DAYS"])
@@ -158,7 +163,7 @@ def reminders_run() -> None:
     """Run the reminder worker until stopped (any number may run at once)."""
     import logging
 
-    from .reminders import run_worker
+    from companion.worker import run_worker
 
     # Operators read what the worker did in its output (counts only; never health data).
     logging.basicConfig(
@@ -172,7 +177,7 @@ def reminders_run() -> None:
 @reminders_cli.command("dispatch")
 def reminders_dispatch() -> None:
     """Send every reminder due now, then exit (for cron hosts and tests)."""
-    from .reminders import drain
+    from companion.reminders.dispatch import drain
 
     totals = drain(current_app._get_current_object())  # type: ignore[attr-defined]
     if not totals:
@@ -188,7 +193,7 @@ alerts_cli = click.Group("alerts", help="Alerts to therapists.")
 def alerts_dispatch() -> None:
     """Send red alerts and due amber digests to therapists now, then exit (the worker does this
     every ALERT_TICK_SECONDS)."""
-    from .alert_dispatch import dispatch_once
+    from companion.alerts.dispatch import dispatch_once
 
     report = dispatch_once(current_app._get_current_object())  # type: ignore[attr-defined]
     click.echo(f"red alerts: {report.red_alerts}, digests: {report.digests}")

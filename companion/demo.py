@@ -12,11 +12,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from .auth import hash_password
-from .checkins import CheckInDetails, submit_checkin
-from .extensions import db
-from .models import Clinic, Therapist
-from .visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
+from companion.auth import hash_password
+from companion.checkins.store import CheckInDetails, submit_checkin
+from companion.extensions import db
+from companion.models import Clinic, Therapist
+from companion.visits.record import (
+    PatientDetails,
+    VisitDetails,
+    find_or_create_patient,
+    record_visit,
+)
 
 DEMO_EMAIL = "therapist@demo.clinic"
 

@@ -26,13 +26,13 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Numbe
 from wtforms.validators import ValidationError as FormError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .care.helped import HELPED
-from .care.regions import REGIONS
-from .care.stretches import STRETCHES
-from .care.triage import OTHER_SYMPTOMS, RED_FLAGS
-from .patient_data import MAX_REASON
-from .planning import MAX_QUIET, MAX_QUIET_HOURS, quiet_length
-from .timeutil import is_iana_zone
+from companion.care.helped import HELPED
+from companion.care.regions import REGIONS
+from companion.care.stretches import STRETCHES
+from companion.care.triage import OTHER_SYMPTOMS, RED_FLAGS
+from companion.reminders.planning import MAX_QUIET, MAX_QUIET_HOURS, quiet_length
+from companion.timeutil import is_iana_zone
+from companion.visits.patient_data import MAX_REASON
 
 
 class MultiCheckboxField(SelectMultipleField):

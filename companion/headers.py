@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from .pwa import asset_version
+from companion.pwa import asset_version
 
 # No inline script or style anywhere: everything comes from our own origin.
 CSP = "; ".join(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
-from typing import Any
+from typing import Any, Final
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -18,12 +18,36 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     Uuid,
+    select,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
-from .timeutil import UTCDateTime, utcnow
+from companion.extensions import db
+from companion.timeutil import UTCDateTime, utcnow
+
+
+class ReminderStatus:
+    """Reminder.status: planned until a worker or the patient ends it, then one of the others."""
+
+    PLANNED: Final = "planned"
+    SENT: Final = "sent"  # a push service took it for at least one device
+    ANSWERED: Final = "answered"  # a check-in came first
+    SKIPPED: Final = "skipped"  # not needed when due (the conditional 72 h one)
+    CANCELLED: Final = "cancelled"  # a newer visit, "fully recovered", or a revoked link
+    EXPIRED: Final = "expired"  # its moment passed
+    NO_DEVICE: Final = "no_device"  # no device had reminders on (the calendar still has it)
+    FAILED: Final = "failed"  # no device could be reached
+
+
+class AlertLevel:
+    RED: Final = "red"
+    AMBER: Final = "amber"
+
+
+class AlertKind:
+    CHECKIN: Final = "checkin"  # raised by a red or amber check-in
+    MISSING: Final = "missing"  # no check-in by 24 h or 48 h
 
 
 def _id() -> Mapped[uuid.UUID]:
@@ -173,7 +197,7 @@ class Reminder(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # planned (waiting or leased) -> sent | failed | expired | cancelled | answered | skipped |
     # no_device. Only "planned" rows are ever claimed.
-    status: Mapped[str] = mapped_column(String(16), default="planned")
+    status: Mapped[str] = mapped_column(String(16), default=ReminderStatus.PLANNED)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set with each claim: a worker whose lease ran out cannot finish a row another worker holds.
     claim_token: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -379,3 +403,13 @@ Index(
     postgresql_where=text("outcome IS NULL"),
     sqlite_where=text("outcome IS NULL"),
 )
+
+
+def therapist_names(clinic_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """How the clinic's therapists are named on its pages: their display name, else their e-mail."""
+    rows = db.session.execute(
+        select(Therapist.id, Therapist.display_name, Therapist.email).where(
+            Therapist.clinic_id == clinic_id
+        )
+    )
+    return {therapist_id: name or email for therapist_id, name, email in rows}

@@ -19,8 +19,8 @@ from flask_babel import LazyString, force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .notices import TITLE
-from .schemas import Language
+from companion.api.schemas import Language
+from companion.reminders.notices import TITLE
 
 bp = Blueprint("pwa", __name__)
 

@@ -21,6 +21,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def hours_since(start: datetime, moment: datetime) -> float:
+    """Hours from `start` (a visit's `performed_at`) to `moment`: the clock every aftercare rule
+    reads (triage windows, reminder moments, the chart's axis). Negative before the visit."""
+    return (moment - start).total_seconds() / 3600
+
+
+def utc_instant(moment: datetime) -> str:
+    """ISO 8601 in UTC to the second, with a Z ("2026-12-07T09:30:00Z"): the same instant whatever
+    zone the reader's software assumes (CSV, FHIR, the patient's data download)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A DateTime column that only accepts aware datetimes and always returns UTC-aware ones.
 
@@ -71,24 +83,28 @@ def to_local(moment: datetime, zone: str) -> datetime:
     return moment.astimezone(ZoneInfo(zone))
 
 
+def skipped(local: datetime, zone: str) -> bool:
+    """True when the naive wall-clock `local` never shows in `zone`: the clocks jumped over it
+    (02:30 in Madrid on the last Sunday of March)."""
+    aware = local.replace(tzinfo=ZoneInfo(zone), fold=0)
+    return aware.astimezone(UTC).astimezone(ZoneInfo(zone)).replace(tzinfo=None) != local
+
+
 def wall_clock_to_utc(day: date, at: time, zone: str) -> datetime:
     """The UTC instant of a wall-clock time on a local date, whatever the clocks do that day.
 
-    A time skipped by a spring-forward change (02:30 in Madrid on the last Sunday of March) moves to
-    the first valid minute after the gap; a time that happens twice in autumn takes the first one.
+    The one rule for wall-clock input. A time that happens twice in autumn takes the first one. A
+    time skipped by a spring-forward change moves to the first valid minute after the gap (a
+    planned moment is never lost); a form that takes a time from a person asks `skipped` first
+    and refuses it instead.
     """
     tz = ZoneInfo(zone)
-    local = datetime.combine(day, at).replace(tzinfo=tz, fold=0)
-    instant = local.astimezone(UTC)
-    if instant.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
-        # In a gap: the wall time does not exist. Step minute by minute to the first one that does.
-        probe = local.replace(tzinfo=None)
-        while True:
-            probe += timedelta(minutes=1)
-            candidate = probe.replace(tzinfo=tz).astimezone(UTC)
-            if candidate.astimezone(tz).replace(tzinfo=None) == probe:
-                return candidate
-    return instant
+    local = datetime.combine(day, at)
+    probe = local
+    # In a gap: the wall time does not exist. Step minute by minute to the first one that does.
+    while skipped(probe, zone):
+        probe += timedelta(minutes=1)
+    return probe.replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
 def after_quiet_hours(moment: datetime, zone: str, start: time, end: time) -> datetime:

@@ -25,7 +25,12 @@ from companion.extensions import db
 from companion.models import ApiKey, Clinic, Patient, Therapist, Visit
 from companion.timeutil import utcnow
 from companion.tokens import hash_token, new_token
-from companion.visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
+from companion.visits.record import (
+    PatientDetails,
+    VisitDetails,
+    find_or_create_patient,
+    record_visit,
+)
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 PASSWORD = "correct horse battery"

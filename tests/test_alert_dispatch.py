@@ -16,11 +16,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from companion import alert_dispatch, alerts, reminders
-from companion.checkins import CheckInDetails, submit_checkin
+from companion.alerts import dispatch as alert_dispatch
+from companion.alerts import raising as alerts
+from companion.alerts.devices import save_device
+from companion.channels import webpush
+from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
 from companion.models import Alert, AlertNotice, Therapist, Visit
-from companion.therapist_devices import save_device
 
 from .conftest import PG_URL, build_app
 from .pushserver import PushService
@@ -68,7 +70,7 @@ def push_service(app: Flask) -> Iterator[PushService]:
 
 @pytest.fixture
 def sender(app: Flask):  # type: ignore[no-untyped-def]
-    return reminders.make_sender(app)
+    return webpush.make_sender(app)
 
 
 def device(  # type: ignore[no-untyped-def]

@@ -39,13 +39,7 @@ def test_the_audit_page_lists_views_changes_and_exports(
 
 def test_another_clinics_events_are_not_shown(client, make_clinic, make_therapist):
     mine, theirs = make_clinic(), make_clinic()
-    audit.record(
-        "visit.view",
-        now=datetime.now(UTC),
-        clinic_id=theirs.id,
-        actor_type="therapist",
-        actor_id="x",
-    )
+    audit.record("visit.view", audit.Actor(audit.THERAPIST, "x", theirs.id), now=datetime.now(UTC))
     db.session.commit()
     sign_in(client, make_therapist(mine).email)
 
@@ -60,10 +54,8 @@ def test_older_entries_come_a_page_at_a_time(client, make_clinic, make_therapist
     for i in range(105):
         audit.record(
             "visit.view",
+            audit.Actor(audit.THERAPIST, uuid.uuid4(), clinic.id),
             now=start + timedelta(minutes=i),
-            clinic_id=clinic.id,
-            actor_type="therapist",
-            actor_id=str(uuid.uuid4()),
         )
     db.session.commit()
     sign_in(client, make_therapist(clinic).email)

@@ -16,19 +16,18 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import select
 
 from companion.care.regions import BY_CODE as REGIONS
-from companion.channels.calendar import (
-    build_feed,
-    event_uid,
-    feed_reminders,
-    feed_token,
-    feed_url,
-)
-from companion.checkins import CheckInDetails, submit_checkin
+from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
 from companion.models import Clinic, PatientLink, Reminder, Visit
-from companion.notices import NOTICES
-from companion.planning import mark_recovered, replan
-from companion.visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
+from companion.reminders.calendar import build_feed, event_uid, feed_reminders, feed_token, feed_url
+from companion.reminders.notices import NOTICES
+from companion.reminders.planning import mark_recovered, replan
+from companion.visits.record import (
+    PatientDetails,
+    VisitDetails,
+    find_or_create_patient,
+    record_visit,
+)
 
 from .conftest import zone_where_it_is
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from companion.chart import soreness_chart
+from companion.care.chart import soreness_chart
 
 VISIT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

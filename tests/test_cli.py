@@ -213,7 +213,7 @@ def test_clinic_quiet_hours_are_stored_and_open_visits_re_planned(runner, make_v
     from datetime import UTC, datetime, time
 
     from companion.models import Reminder
-    from companion.planning import NEXT_MORNING
+    from companion.reminders.planning import NEXT_MORNING
 
     assert create_clinic(runner, "Quiet Physio", "--timezone", "Europe/Madrid").exit_code == 0
     clinic = db.session.scalar(select(Clinic).where(Clinic.name == "Quiet Physio"))

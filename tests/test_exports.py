@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from companion.checkins import CheckInDetails, submit_checkin
-from companion.exports import COLUMNS
+from companion.checkins.store import CheckInDetails, submit_checkin
+from companion.exports.checkins_csv import COLUMNS
 from companion.extensions import db
 from companion.models import AuditEvent
 from tests.conftest import sign_in

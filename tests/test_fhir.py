@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from companion.checkins import CheckInDetails, submit_checkin
+from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
 from companion.models import AuditEvent
 from tests.conftest import sign_in

@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from companion import patient_data
-from companion.checkins import CheckInDetails, submit_checkin
+from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
 from companion.models import (
     Alert,
@@ -28,7 +27,13 @@ from companion.models import (
     Reminder,
     Visit,
 )
-from companion.visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
+from companion.visits import patient_data
+from companion.visits.record import (
+    PatientDetails,
+    VisitDetails,
+    find_or_create_patient,
+    record_visit,
+)
 
 from .conftest import csrf_from, sign_in
 

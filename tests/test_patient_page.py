@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, select
 
-from companion.checkins import CheckInDetails, submit_checkin
+from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
 from companion.models import AuditEvent, Visit
 

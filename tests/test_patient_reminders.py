@@ -14,11 +14,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from companion.channels.calendar import feed_url
 from companion.extensions import db
 from companion.models import Patient, PatientLink, Reminder, Visit
-from companion.patient import webcal
-from companion.planning import AFTER_2H, AFTER_48H, AFTER_72H, DAY_7, quiet_length
+from companion.patient.pages import webcal
+from companion.reminders.calendar import feed_url
+from companion.reminders.planning import AFTER_2H, AFTER_48H, AFTER_72H, DAY_7, quiet_length
 from companion.timeutil import utcnow
 
 from .conftest import csrf_from

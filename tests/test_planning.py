@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from companion.planning import (
+from companion.reminders.planning import (
     AFTER_2H,
     AFTER_48H,
     AFTER_72H,

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import func, select
 
+from companion.channels.webpush import endpoint_allowed
 from companion.extensions import db
 from companion.models import PushSubscription
-from companion.push import endpoint_allowed
 
 
 def b64url(raw: bytes) -> str:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
-from companion import reminders
 from companion.extensions import db
 from companion.models import Delivery, Reminder
-from companion.planning import AFTER_2H, DAY_7, KINDS
-from companion.push import save_subscription
+from companion.reminders import dispatch as reminders
+from companion.reminders.planning import AFTER_2H, DAY_7, KINDS
+from companion.reminders.subscriptions import save_subscription
 from companion.timeutil import utcnow
 from tests.conftest import zone_where_it_is
 from tests.pushserver import PushService

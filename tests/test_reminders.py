@@ -11,11 +11,12 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from companion import reminders
-from companion.checkins import CheckInDetails, submit_checkin
+from companion.checkins.store import CheckInDetails, submit_checkin
+from companion.delivery import lease
 from companion.extensions import db
 from companion.models import Delivery, PushSubscription, Reminder
-from companion.planning import (
+from companion.reminders import dispatch as reminders
+from companion.reminders.planning import (
     AFTER_2H,
     AFTER_48H,
     AFTER_72H,
@@ -24,8 +25,8 @@ from companion.planning import (
     mark_recovered,
     replan,
 )
-from companion.push import save_subscription
-from companion.visits import revoke_links
+from companion.reminders.subscriptions import save_subscription
+from companion.visits.record import revoke_links
 from tests.pushserver import PushService
 
 # Europe/Madrid is UTC+1 in November: a visit at 09:00 local has its 2 h reminder at 11:00.
@@ -149,7 +150,7 @@ def test_a_500_is_retried_after_a_backoff_and_then_delivered(app, visit, push_se
     assert dispatch(app, TWO_HOURS_LATER) == {"planned": 1}
     row = reminder(visit, AFTER_2H)
     assert row.status == "planned" and row.attempts == 1
-    assert row.next_attempt_at == TWO_HOURS_LATER + reminders.BACKOFF_FIRST
+    assert row.next_attempt_at == TWO_HOURS_LATER + lease.BACKOFF_FIRST
     # Not before the backoff has passed ...
     assert dispatch(app, TWO_HOURS_LATER + timedelta(seconds=30)) == {}
     # ... then again, and this time the push service takes it.
@@ -328,7 +329,7 @@ def test_a_worker_whose_lease_ran_out_cannot_finish_the_reminder(app, visit):
 
 
 def test_backoff_doubles_up_to_an_hour():
-    assert [reminders.backoff(n) for n in (1, 2, 3, 8)] == [
+    assert [lease.backoff(n) for n in (1, 2, 3, 8)] == [
         timedelta(minutes=1),
         timedelta(minutes=2),
         timedelta(minutes=4),

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from companion.extensions import db
 from companion.models import AuditEvent, Delivery, Reminder, Visit
-from companion.planning import AFTER_2H, AFTER_48H, EVENING, NEXT_MORNING, replan
-from companion.visits import PatientDetails, VisitDetails, update_visit
+from companion.reminders.planning import AFTER_2H, AFTER_48H, EVENING, NEXT_MORNING, replan
+from companion.visits.record import PatientDetails, VisitDetails, update_visit
 from tests.conftest import csrf_from, sign_in
 
 # 09:00 in Madrid (UTC+1 in November).

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from companion import alerts
-from companion.checkins import CheckInDetails, submit_checkin
-from companion.clinic_settings import rules_for
+from companion.alerts import raising as alerts
+from companion.alerts.queue import build_queue, reason_text
+from companion.care.clinic_rules import rules_for
+from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
 from companion.models import Alert, AuditEvent, Clinic, Visit
-from companion.review import build_queue, reason_text
 from tests.conftest import csrf_from, sign_in
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -475,7 +475,7 @@ def test_visit_page_shows_the_chart_and_every_alert_with_who_handled_it(signed_i
 def test_the_queue_lists_the_newest_on_track_episodes_and_counts_the_rest(
     signed_in, make_visit, monkeypatch
 ):
-    from companion import review_pages
+    from companion.clinic import queue as review_pages
 
     monkeypatch.setattr(review_pages, "ON_TRACK_SHOWN", 2)
     client, clinic, _ = signed_in

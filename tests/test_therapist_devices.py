@@ -13,11 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from companion import reminders
-from companion.channels import webpush
-from companion.extensions import db
-from companion.models import AuditEvent, TherapistDevice
-from companion.therapist_devices import (
+from companion.alerts.devices import (
     AMBER,
     RED,
     alert_message,
@@ -26,6 +22,9 @@ from companion.therapist_devices import (
     push_to_devices,
     save_device,
 )
+from companion.channels import webpush
+from companion.extensions import db
+from companion.models import AuditEvent, TherapistDevice
 from companion.tokens import hash_token
 
 from .conftest import sign_in
@@ -424,7 +423,7 @@ def test_a_red_alert_reaches_every_device_encrypted_signed_and_without_health_da
     outcomes = push_to_devices(
         devices_for_clinic(clinic.id),
         alert_message(RED, "en", tag=alert_id, url=url),
-        reminders.make_sender(app),
+        webpush.make_sender(app),
         NOW,
     )
     db.session.commit()
@@ -463,7 +462,7 @@ def test_each_device_reads_the_alert_in_its_own_language(app, clinic, make_thera
     push_to_devices(
         devices_for_clinic(clinic.id),
         lambda language: alert_message(AMBER, language, tag="digest", url="/review", count=3),
-        reminders.make_sender(app),
+        webpush.make_sender(app),
         NOW,
     )
 
@@ -488,7 +487,7 @@ def test_a_device_whose_push_service_says_gone_is_deleted_and_audited(
     outcomes = push_to_devices(
         devices_for_clinic(clinic.id),
         alert_message(RED, "en", tag="a1", url="/review"),
-        reminders.make_sender(app),
+        webpush.make_sender(app),
         NOW,
     )
     db.session.commit()
@@ -514,7 +513,7 @@ def test_errors_and_throttling_keep_the_device_and_say_when_to_retry(
     outcomes = push_to_devices(
         devices_for_clinic(clinic.id),
         alert_message(RED, "en", tag="a2", url="/"),
-        reminders.make_sender(app),
+        webpush.make_sender(app),
         NOW,
     )
     db.session.commit()
@@ -534,7 +533,7 @@ def test_a_device_off_the_allowlist_is_never_contacted(app, clinic, make_therapi
     [outcome] = push_to_devices(
         devices_for_clinic(clinic.id),
         alert_message(RED, "en", tag="a3", url="/"),
-        reminders.make_sender(app),
+        webpush.make_sender(app),
         NOW,
     )
 
@@ -544,7 +543,7 @@ def test_a_device_off_the_allowlist_is_never_contacted(app, clinic, make_therapi
 
 def test_no_devices_means_nothing_is_sent(app, push_service):
     message = alert_message(RED, "en", tag="a4", url="/")
-    assert push_to_devices([], message, reminders.make_sender(app), NOW) == []
+    assert push_to_devices([], message, webpush.make_sender(app), NOW) == []
     assert push_service.received == []
 
 
@@ -631,7 +630,7 @@ def test_sending_to_devices_records_the_answers_on_postgres(
     push_to_devices(
         devices_for_clinic(clinic.id),
         alert_message(RED, "en", tag="pg", url="/review"),
-        reminders.make_sender(app),
+        webpush.make_sender(app),
         NOW,
     )
     db.session.commit()

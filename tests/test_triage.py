@@ -43,9 +43,9 @@ def check(soreness, symptoms, hours, earlier, level, reasons):
     result = triage(soreness, symptoms, hours, earlier)
     assert result.level == level, result
     for reason in reasons:
-        assert reason in result.reasons, result
+        assert reason in result.keys, result
     if level == "green":
-        assert result.reasons == [], "a green check-in should carry no alert reasons"
+        assert result.keys == [], "a green check-in should carry no alert reasons"
     return result
 
 
@@ -61,13 +61,13 @@ def test_the_red_flag_table_is_exactly_the_clinical_checklist():
 def test_each_red_flag_is_red_even_with_no_soreness(code):
     result = triage(0, [code], 3)
     assert result.level == "red"
-    assert f"symptom:{code}" in result.reasons
+    assert f"symptom:{code}" in result.keys
 
 
 def test_breathlessness_is_red_even_with_no_soreness():
     result = triage(0, ["breathless"], 2)
     assert result.level == "red"
-    assert result.reasons == ["symptom:breathless"]
+    assert result.keys == ["symptom:breathless"]
 
 
 RED_CASES = [
@@ -135,7 +135,7 @@ def test_a_red_flag_is_never_lowered_by_a_low_or_falling_score(
 
 def test_a_symptom_ticked_twice_is_reported_once():
     result = triage(0, ["breathless", "breathless"], 3)
-    assert result.reasons.count("symptom:breathless") == 1
+    assert result.keys.count("symptom:breathless") == 1
 
 
 # --- the expected soreness envelope ---------------------------------------------------------------

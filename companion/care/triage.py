@@ -9,7 +9,7 @@ answers to the fixed checklist: they are never inferred from, nor suppressed by,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from flask_babel import lazy_gettext as _l
@@ -196,10 +196,55 @@ class EarlierScore:
     soreness: int
 
 
+# Why a check-in was judged amber or red. The codes are stored with the check-in (`key`) and the
+# alert (`as_record`); the words a therapist reads are rendered from these (alerts.queue.reason_text).
+SYMPTOM = "symptom"
+ABOVE_ENVELOPE = "above_envelope"
+RISING = "rising"
+ABOVE_FIRST = "above_first"
+NO_DROP = "no_drop"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One rule that fired, with the numbers it compared."""
+
+    code: str  # SYMPTOM, ABOVE_ENVELOPE, RISING, ABOVE_FIRST or NO_DROP
+    hours: int  # since the visit, rounded: "48 h: ..."
+    symptom: str | None = None  # SYMPTOM: the checklist code
+    soreness: int | None = None  # the score judged
+    expected_max: int | None = None  # ABOVE_ENVELOPE: the usual maximum at this time
+    previous: int | None = None  # RISING: the score before; NO_DROP: the day-one score
+    first: int | None = None  # ABOVE_FIRST: the first score after the visit
+
+    @property
+    def key(self) -> str:
+        """The short code kept with the check-in ("symptom:breathless", "soreness:rising"): the
+        same strings static/js/triage.js returns, and the API and CSV show."""
+        return f"symptom:{self.symptom}" if self.code == SYMPTOM else f"soreness:{self.code}"
+
+    def as_record(self) -> dict[str, Any]:
+        """The reason as the alert stores it (JSON): its code, hours and the numbers it compared."""
+        if self.code == SYMPTOM:
+            return {"code": SYMPTOM, "symptom": self.symptom, "hours": self.hours}
+        record: dict[str, Any] = {"code": self.code, "hours": self.hours, "soreness": self.soreness}
+        if self.code == ABOVE_ENVELOPE:
+            record["expected_max"] = self.expected_max
+        elif self.code == ABOVE_FIRST:
+            record["first"] = self.first
+        else:
+            record["previous"] = self.previous
+        return record
+
+
 @dataclass(frozen=True)
 class TriageResult:
     level: Level
-    reasons: list[str] = field(default_factory=list)
+    reasons: tuple[Reason, ...] = ()
+
+    @property
+    def keys(self) -> list[str]:
+        return [reason.key for reason in self.reasons]
 
 
 def envelope_window(rules: dict[str, Any], hours: float) -> dict[str, Any]:
@@ -221,12 +266,13 @@ def triage(
     Keep this function and static/js/triage.js step for step alike; tests/e2e compares them on a
     table of cases.
     """
-    reasons: list[str] = []
+    reasons: dict[str, Reason] = {}  # by key: each rule counts once
     level: Level = "green"
+    at = max(0, round(hours_since_visit))
 
-    def raise_to(new: Level, reason: str) -> None:
+    def raise_to(new: Level, reason: Reason) -> None:
         nonlocal level
-        reasons.append(reason)
+        reasons.setdefault(reason.key, reason)
         if _RANK[new] > _RANK[level]:
             level = new
 
@@ -234,32 +280,34 @@ def triage(
     for code in symptoms:
         s = rules["symptoms"][code]
         if s["level"] == "red":
-            raise_to("red", f"symptom:{code}")
+            raise_to("red", Reason(SYMPTOM, at, symptom=code))
         elif s["level"] == "amber" and (
             s["amber_after_hours"] is None or hours >= s["amber_after_hours"]
         ):
-            raise_to("amber", f"symptom:{code}")
+            raise_to("amber", Reason(SYMPTOM, at, symptom=code))
 
     w = envelope_window(rules, max(hours, 0))
     if soreness >= w["amber_at"]:
-        raise_to("amber", "soreness:above_envelope")
+        raise_to(
+            "amber", Reason(ABOVE_ENVELOPE, at, soreness=soreness, expected_max=w["usual_max"])
+        )
 
     before = sorted((e for e in earlier if e.hours < hours), key=lambda e: e.hours)
     rise = rules["rise"]
     if before and hours >= rise["after_hours"] and soreness >= before[-1].soreness + rise["points"]:
-        raise_to("amber", "soreness:rising")
+        raise_to("amber", Reason(RISING, at, soreness=soreness, previous=before[-1].soreness))
     first = rules["above_first"]
     if (
         before
         and first["from_hours"] <= hours < first["to_hours"]
         and soreness >= before[0].soreness + rise["points"]
     ):
-        raise_to("amber", "soreness:above_first")
+        raise_to("amber", Reason(ABOVE_FIRST, at, soreness=soreness, first=before[0].soreness))
     no_drop = rules["no_drop"]
     if no_drop["from_hours"] <= hours < no_drop["to_hours"] and soreness > w["usual_max"]:
         day_one = [e for e in before if no_drop["compare_from"] <= e.hours < no_drop["compare_to"]]
         # "No drop since the 24 h score" only matters while soreness is above what is usual at 48 h.
         if day_one and soreness >= day_one[-1].soreness:
-            raise_to("amber", "soreness:no_drop")
+            raise_to("amber", Reason(NO_DROP, at, soreness=soreness, previous=day_one[-1].soreness))
 
-    return TriageResult(level, list(dict.fromkeys(reasons)))
+    return TriageResult(level, tuple(reasons.values()))

@@ -18,7 +18,7 @@ from flask import Flask, current_app
 from flask_mailman import BadHeaderError, EmailMultiAlternatives
 from flask_mailman.backends import smtp
 
-from ..extensions import mail
+from companion.extensions import mail
 
 log = logging.getLogger(__name__)
 

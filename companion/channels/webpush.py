@@ -20,14 +20,44 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from flask import Flask
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
-
-from ..push import endpoint_allowed
 
 log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
+
+# Push services a browser subscription may point at (PUSH_ENDPOINT_ALLOWLIST): anything else
+# could be an address inside our own network (SSRF).
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def host_allowed(host: str, allowlist: Iterable[str]) -> bool:
+    host = host.lower().rstrip(".")
+    for allowed in allowlist:
+        if allowed.startswith("*."):
+            if host.endswith(allowed[1:]) and host != allowed[2:]:
+                return True
+        elif host == allowed:
+            return True
+    return False
+
+
+def endpoint_allowed(endpoint: str, allowlist: Iterable[str]) -> bool:
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    if parts.username or parts.password or not host:
+        return False
+    allowlist = list(allowlist)
+    if parts.scheme == "https":
+        return host_allowed(host, allowlist)
+    return parts.scheme == "http" and host in LOOPBACK and host in allowlist
+
 
 # How each answer of a push service is handled (design.md, reminder pipeline step 3).
 ACCEPTED = "accepted"  # 201/202: the push service has it
@@ -223,3 +253,11 @@ def send_many(
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(work)))) as own:
             return list(own.map(one, work))
     return list(pool.map(one, work))
+
+
+def make_sender(app: Flask) -> PushSender:
+    return PushSender(
+        app.config["VAPID_PRIVATE_KEY"],
+        app.config["VAPID_SUBJECT"],
+        timeout=app.config["PUSH_TIMEOUT_SECONDS"],
+    )

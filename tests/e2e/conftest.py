@@ -18,7 +18,12 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from companion.extensions import db
 from companion.models import Clinic
 from companion.timeutil import utcnow
-from companion.visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
+from companion.visits.record import (
+    PatientDetails,
+    VisitDetails,
+    find_or_create_patient,
+    record_visit,
+)
 
 from ..conftest import build_app
 

@@ -12,11 +12,16 @@ import pytest
 from flask import Flask
 
 from companion.auth import hash_password
-from companion.checkins import CheckInDetails, submit_checkin
+from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
 from companion.models import Alert, Clinic, Therapist
 from companion.timeutil import utcnow
-from companion.visits import PatientDetails, VisitDetails, find_or_create_patient, record_visit
+from companion.visits.record import (
+    PatientDetails,
+    VisitDetails,
+    find_or_create_patient,
+    record_visit,
+)
 
 from ..conftest import PASSWORD
 from .test_accessibility import AXE, axe_violations, english_fragments

@@ -1,0 +1,170 @@
+"""Exports of a clinic's data. CSV of check-ins for a date range (RFC 4180: a header row, CRLF line
+ends, fields with commas, quotes or line breaks quoted, quotes doubled), UTC and local time columns.
+
+Notes go out exactly as the patient wrote them, so the file round-trips. A spreadsheet may read a
+note that starts with "=" as a formula: open the file with the import dialog, not a double click
+(README). Changing the text (a leading apostrophe, say) would corrupt the data for every other use.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from flask import Response
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from companion import audit
+from companion.extensions import db
+from companion.models import CheckIn, Clinic, Patient, Visit
+from companion.timeutil import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    hours_since,
+    plausible_year,
+    to_local,
+    utc_instant,
+    utcnow,
+    wall_clock_to_utc,
+)
+
+# At most a year in one file: enough for any audit, small enough to build in one request.
+MAX_DAYS = 366
+
+COLUMNS = (
+    "checkin_id",
+    "patient_ref",
+    "patient_name",
+    "visit_id",
+    "visit_performed_at_utc",
+    "recorded_at_utc",
+    "recorded_at_local",
+    "patient_timezone",
+    "hours_since_visit",
+    "soreness",
+    "usual_pain",
+    "triage",
+    "triage_reasons",
+    "symptoms",
+    "helped",
+    "note",
+)
+
+
+class RangeError(ValueError):
+    """A date range that cannot be exported; the message says why (shown to the user)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Whole days in the clinic's time zone, both ends included."""
+
+    first: date
+    last: date
+
+    @classmethod
+    def parse(cls, first: str | None, last: str | None) -> DateRange:
+        days = []
+        for name, raw in (("from", first), ("to", last)):
+            if not raw:
+                raise RangeError(name, f"Give '{name}' as a date, such as 2026-11-01.")
+            try:
+                days.append(date.fromisoformat(raw))
+            except ValueError:
+                raise RangeError(name, f"'{name}' must be a date such as 2026-11-01.") from None
+        for name, day in zip(("from", "to"), days, strict=True):
+            if not plausible_year(day.year):
+                raise RangeError(
+                    name,
+                    f"'{name}' must be between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31.",
+                )
+        if days[0] > days[1]:
+            raise RangeError("to", "'to' must not be before 'from'.")
+        if (days[1] - days[0]).days + 1 > MAX_DAYS:
+            raise RangeError("to", f"Export at most {MAX_DAYS} days at a time.")
+        return cls(days[0], days[1])
+
+    def utc_bounds(self, zone: str) -> tuple[datetime, datetime]:
+        """[start, end) in UTC: midnight of the first day to midnight after the last, local."""
+        start = wall_clock_to_utc(self.first, time(0, 0), zone)
+        end = wall_clock_to_utc(self.last + timedelta(days=1), time(0, 0), zone)
+        return start, end
+
+    def filename(self) -> str:
+        return f"checkins-{self.first.isoformat()}-to-{self.last.isoformat()}.csv"
+
+
+def checkin_rows(clinic: Clinic, days: DateRange) -> Iterator[list[str]]:
+    """The clinic's check-ins recorded within the days, oldest first, as CSV fields."""
+    start, end = days.utc_bounds(clinic.timezone)
+    checkins = db.session.scalars(
+        select(CheckIn)
+        .join(Patient, Patient.id == CheckIn.patient_id)
+        .where(
+            Patient.clinic_id == clinic.id, CheckIn.recorded_at >= start, CheckIn.recorded_at < end
+        )
+        .options(joinedload(CheckIn.visit).joinedload(Visit.patient))
+        .order_by(CheckIn.recorded_at, CheckIn.id)
+    )
+    for c in checkins:
+        patient = c.visit.patient
+        local = to_local(c.recorded_at, patient.timezone)
+        hours = hours_since(c.visit.performed_at, c.recorded_at)
+        yield [
+            str(c.id),
+            patient.ref,
+            patient.display_name,
+            str(c.visit_id),
+            utc_instant(c.visit.performed_at),
+            utc_instant(c.recorded_at),
+            local.isoformat(timespec="seconds"),
+            patient.timezone,
+            f"{hours:.1f}",
+            str(c.soreness),
+            "" if c.usual_pain is None else str(c.usual_pain),
+            c.triage,
+            ";".join(c.triage_reasons),
+            ";".join(c.symptoms),
+            ";".join(c.helped),
+            c.note or "",
+        ]
+
+
+def checkins_csv(clinic: Clinic, days: DateRange) -> tuple[str, int]:
+    """The whole file (UTF-8 text) and how many check-ins it holds."""
+    out = io.StringIO()
+    # The csv module's defaults are RFC 4180's, but for the line end: the RFC says CRLF.
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    count = 0
+    for row in checkin_rows(clinic, days):
+        writer.writerow(row)
+        count += 1
+    return out.getvalue(), count
+
+
+def csv_download(clinic: Clinic, days: DateRange, actor: audit.Actor) -> Response:
+    """The CSV file as a download, audited in the same transaction (who, which days, how many
+    rows; never the data). Shared by the API and the therapists' Exports page."""
+    now = utcnow()
+    body, count = checkins_csv(clinic, days)
+    audit.record(
+        "export.csv",
+        actor,
+        now=now,
+        detail={"from": days.first.isoformat(), "to": days.last.isoformat(), "rows": count},
+    )
+    db.session.commit()
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
+    response.headers["Content-Disposition"] = f'attachment; filename="{days.filename()}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,485 @@
+"""The reminder worker: claim -> send -> finish (design.md, "The reminder pipeline").
+
+The database is the queue and the lock. Any number of workers on any number of hosts may run
+against one PostgreSQL:
+
+1. **Claim**: one statement leases a batch of due rows (`UPDATE ... WHERE id IN (SELECT ... FOR UPDATE
+   SKIP LOCKED LIMIT n) RETURNING id`) and commits, before any network I/O. A worker that dies keeps
+   nothing locked: its lease simply runs out and another worker claims the row again.
+2. **Send**: every push subscription of the patient, from a small thread pool (a push service takes
+   tens of milliseconds to answer; the CPU work, encryption, is small).
+3. **Finish**: a conditional update (`WHERE id = :id AND status = 'planned' AND claim_token = :mine`),
+   so a worker whose lease ran out, or a row a check-in answered meanwhile, is never overwritten.
+   Every attempt on every device is a `delivery` row.
+
+Delivery is at least once: a worker killed between send and finish sends again after the lease; the
+push `Topic` and the notification `tag` (both the reminder id) make the phone show it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, current_app
+from flask_babel import force_locale
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from companion.care.clinic_rules import rules_for
+from companion.care.triage import RULES, envelope_window
+from companion.channels import webpush
+from companion.delivery import lease as lease_rows
+from companion.delivery.lease import retry_wait
+from companion.extensions import db
+from companion.models import (
+    CheckIn,
+    Clinic,
+    Delivery,
+    PatientLink,
+    PushSubscription,
+    Reminder,
+    ReminderStatus,
+    Visit,
+)
+from companion.reminders.notices import NOTICES
+from companion.reminders.planning import AFTER_72H, end_planned, quiet_hours_for
+from companion.timeutil import after_quiet_hours, hours_since, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The worker's settings (config.py has their defaults and meaning)."""
+
+    batch_size: int
+    lease: timedelta
+    max_attempts: int
+    concurrency: int
+    public_url: str
+
+    @classmethod
+    def from_app(cls, app: Flask) -> WorkerSettings:
+        return cls(
+            batch_size=app.config["REMINDER_BATCH_SIZE"],
+            lease=timedelta(seconds=app.config["REMINDER_LEASE_SECONDS"]),
+            max_attempts=app.config["REMINDER_MAX_ATTEMPTS"],
+            concurrency=app.config["PUSH_CONCURRENCY"],
+            public_url=app.config.get("PUBLIC_URL", ""),
+        )
+
+
+@dataclass
+class Job:
+    """One claimed reminder with everything needed to send it, read before any network I/O."""
+
+    reminder_id: uuid.UUID
+    claim_token: uuid.UUID
+    attempts: int
+    expires_at: datetime
+    message: webpush.Message | None  # None: nothing to send (see `verdict`)
+    verdict: str | None  # decided without sending: skipped, cancelled, no_device, expired, defer
+    why: str | None
+    subscribers: list[tuple[uuid.UUID, webpush.Subscriber]] = field(default_factory=list)
+    defer_to: datetime | None = None  # with verdict "defer": the end of the patient's quiet hours
+
+
+@dataclass(frozen=True)
+class Attempt:
+    subscription_id: uuid.UUID
+    result: webpush.PushResult
+
+
+def expire_overdue(now: datetime, max_attempts: int) -> int:
+    """End what may no longer be sent: reminders whose moment has passed (clinical.md: each one
+    expires), and those whose attempts ran out without a worker finishing them (a worker that
+    crashed on them again and again must not send them for ever). Rows a worker holds are left
+    to it."""
+    free = or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now)
+    return end_planned(
+        ReminderStatus.EXPIRED, None, now, free, Reminder.expires_at <= now
+    ) + end_planned(
+        ReminderStatus.FAILED,
+        "gave up: no worker finished sending it",
+        now,
+        free,
+        Reminder.attempts >= max_attempts,
+    )
+
+
+def claim(
+    now: datetime, limit: int, lease: timedelta, max_attempts: int = 1_000
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """Lease up to `limit` due reminders in one statement; returns (claim token, their ids).
+
+    `FOR UPDATE SKIP LOCKED` lets concurrent workers take disjoint batches on PostgreSQL; SQLite
+    renders no lock clause and serialises writers itself. The caller commits at once.
+    """
+    token = uuid.uuid4()
+    due = (
+        select(Reminder.id)
+        .where(
+            Reminder.status == ReminderStatus.PLANNED,
+            Reminder.due_at <= now,
+            Reminder.expires_at > now,
+            or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now),
+            or_(Reminder.next_attempt_at.is_(None), Reminder.next_attempt_at <= now),
+            Reminder.attempts < max_attempts,
+        )
+        .order_by(Reminder.due_at)
+        .limit(limit)
+    )
+    ids = lease_rows.claim(
+        Reminder, due, lease_until=now + lease, claim_token=token, attempts=Reminder.attempts + 1
+    )
+    return token, ids
+
+
+def still_needed_72h(
+    visit: Visit, scores: list[tuple[datetime, int]], rules: dict[str, Any] = RULES
+) -> bool:
+    """clinical.md: the 72 h check-in only if the last score was still above the envelope, or no
+    check-in came. "No check-in came" is read as none since the 48 h one was asked (from 36 h,
+    where the envelope's 48 h window starts): an early "fine" on the first evening says nothing
+    about day 3."""
+    recent = [(at, score) for at, score in scores if hours_since(visit.performed_at, at) >= 36]
+    if not recent:
+        return True
+    at, score = max(recent)
+    hours = hours_since(visit.performed_at, at)
+    return score > envelope_window(rules, hours)["usual_max"]
+
+
+def _patient_url(path: str, public_url: str) -> str:
+    # The service worker opens this on a tap; a relative path stays on our own origin.
+    return f"{public_url}{path}" if public_url else path
+
+
+def prepare(
+    ids: Iterable[uuid.UUID], token: uuid.UUID, now: datetime, settings: WorkerSettings
+) -> list[Job]:
+    """Read what the claimed reminders need: the visit, the patient's devices, the words to send."""
+    reminders = db.session.scalars(
+        select(Reminder)
+        # Still planned: a check-in or "fully recovered" may have ended it since the claim.
+        .where(
+            Reminder.id.in_(list(ids)),
+            Reminder.claim_token == token,
+            Reminder.status == ReminderStatus.PLANNED,
+        )
+        .options(selectinload(Reminder.visit).selectinload(Visit.patient))
+    ).all()
+    patient_ids = {r.visit.patient_id for r in reminders}
+    visit_ids = {r.visit_id for r in reminders}
+    subscriptions: dict[uuid.UUID, list[PushSubscription]] = {}
+    for sub in db.session.scalars(
+        select(PushSubscription).where(PushSubscription.patient_id.in_(patient_ids))
+    ):
+        subscriptions.setdefault(sub.patient_id, []).append(sub)
+    live_links = set(
+        db.session.scalars(
+            select(PatientLink.visit_id).where(
+                PatientLink.visit_id.in_(visit_ids),
+                PatientLink.revoked_at.is_(None),
+                PatientLink.expires_at > now,
+            )
+        )
+    )
+    needs_scores = {r.visit_id for r in reminders if r.kind == AFTER_72H}
+    scores: dict[uuid.UUID, list[tuple[datetime, int]]] = {}
+    if needs_scores:
+        for visit_id, at, score in db.session.execute(
+            select(CheckIn.visit_id, CheckIn.recorded_at, CheckIn.soreness).where(
+                CheckIn.visit_id.in_(needs_scores)
+            )
+        ):
+            scores.setdefault(visit_id, []).append((at, score))
+
+    clinics = {
+        c.id: c
+        for c in db.session.scalars(
+            select(Clinic).where(Clinic.id.in_({r.visit.clinic_id for r in reminders}))
+        )
+    }
+
+    jobs: list[Job] = []
+    for reminder in reminders:
+        visit = reminder.visit
+        job = Job(reminder.id, token, reminder.attempts, reminder.expires_at, None, None, None)
+        jobs.append(job)
+        # Planning kept it out of quiet hours, but a retry or a worker that was down can bring it
+        # back into them: it waits for their end again, or expires if that is too late.
+        clinic = clinics[visit.clinic_id]
+        quiet = quiet_hours_for(visit.patient, clinic)
+        wake = after_quiet_hours(now, visit.patient.timezone, quiet.start, quiet.end)
+        if wake > now:
+            if wake < reminder.expires_at:
+                job.verdict, job.why, job.defer_to = "defer", "waiting for quiet hours to end", wake
+            else:
+                job.verdict, job.why = (
+                    ReminderStatus.EXPIRED,
+                    "its moment passed during quiet hours",
+                )
+            continue
+        if visit.id not in live_links:
+            # A tap would open "this link is no longer valid": do not send the patient there.
+            job.verdict, job.why = (
+                ReminderStatus.CANCELLED,
+                "the patient link was revoked or has expired",
+            )
+            continue
+        if reminder.kind == AFTER_72H and not still_needed_72h(
+            visit, scores.get(visit.id, []), rules_for(clinic)
+        ):
+            job.verdict, job.why = (
+                ReminderStatus.SKIPPED,
+                "not needed: the last score was within the expected range",
+            )
+            continue
+        devices = subscriptions.get(visit.patient_id, [])
+        if not devices:
+            job.verdict, job.why = (
+                ReminderStatus.NO_DEVICE,
+                "no device has reminders turned on (calendar only)",
+            )
+            continue
+        notice = NOTICES[reminder.kind]
+        with force_locale(visit.patient.language):
+            title, body = str(notice.title), str(notice.body)
+        ttl = max(60, int((reminder.expires_at - now).total_seconds()))
+        job.message = webpush.Message(
+            title=title,
+            body=body,
+            url=_patient_url(notice.path, settings.public_url),
+            tag=reminder.id.hex,
+            topic=reminder.id.hex,
+            ttl=ttl,
+        )
+        job.subscribers = [
+            (sub.id, webpush.Subscriber(sub.endpoint, sub.p256dh, sub.auth)) for sub in devices
+        ]
+    return jobs
+
+
+def send_all(
+    jobs: list[Job],
+    sender: webpush.PushSender,
+    allowlist: Iterable[str],
+    concurrency: int,
+    deadline: float | None = None,
+    pool: ThreadPoolExecutor | None = None,
+) -> dict[uuid.UUID, list[Attempt]]:
+    """Send every job's message to each of its devices, `concurrency` at a time. No database here.
+
+    `deadline` and `pool` as in `webpush.send_many`: messages not started by the deadline are
+    retried later, and the drain's pool keeps its connections between batches.
+    """
+    work = [
+        ((job.reminder_id, sub_id), subscriber, job.message)
+        for job in jobs
+        if job.message is not None
+        for sub_id, subscriber in job.subscribers
+    ]
+    attempts: dict[uuid.UUID, list[Attempt]] = {}
+    for (reminder_id, sub_id), result in webpush.send_many(
+        work, sender, allowlist, concurrency, deadline, pool
+    ):
+        attempts.setdefault(reminder_id, []).append(Attempt(sub_id, result))
+    return attempts
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "planned" again (retry) or a final status
+    why: str | None
+    retry_at: datetime | None = None
+    counts_as_attempt: bool = True
+
+
+def decide(job: Job, attempts: list[Attempt], now: datetime, max_attempts: int) -> Outcome:
+    if job.verdict == "defer":
+        return Outcome(ReminderStatus.PLANNED, job.why, job.defer_to, counts_as_attempt=False)
+    if job.verdict is not None:
+        return Outcome(job.verdict, job.why)
+    accepted = [a for a in attempts if a.result.outcome == webpush.ACCEPTED]
+    if accepted:
+        return Outcome(ReminderStatus.SENT, None)
+    retryable = [a for a in attempts if a.result.outcome in webpush.RETRYABLE]
+    if not retryable:
+        reasons = sorted({a.result.detail or a.result.outcome for a in attempts})
+        return Outcome(ReminderStatus.FAILED, "; ".join(reasons) or "no device could be reached")
+    retry_at = now + retry_wait(job.attempts, (a.result.retry_after for a in retryable))
+    if job.attempts >= max_attempts:
+        return Outcome(
+            ReminderStatus.FAILED,
+            f"gave up after {job.attempts} attempts: {retryable[0].result.detail}",
+        )
+    if retry_at >= job.expires_at:
+        return Outcome(
+            ReminderStatus.FAILED, f"its moment passed while retrying: {retryable[0].result.detail}"
+        )
+    return Outcome(ReminderStatus.PLANNED, retryable[0].result.detail, retry_at)
+
+
+def finish(
+    jobs: list[Job], attempts: dict[uuid.UUID, list[Attempt]], now: datetime, max_attempts: int
+) -> dict[str, int]:
+    """Record every attempt and end (or reschedule) each reminder we still hold. One transaction.
+
+    A few statements whatever the batch size: one INSERT for all delivery rows, and one conditional
+    UPDATE ... RETURNING per distinct outcome (nearly always a single one, "sent"). A statement per
+    reminder, each flushing the delivery rows added before it, was most of a worker's CPU.
+    """
+    counts: dict[str, int] = {}
+    gone: set[uuid.UUID] = set()
+    delivered: set[uuid.UUID] = set()
+    rows: list[dict[str, object]] = []
+    # Reminders that end the same way get the same values: (status, why, retry_at, counts).
+    groups: dict[tuple[str, str | None, datetime | None, bool], list[uuid.UUID]] = {}
+    for job in jobs:
+        tried = attempts.get(job.reminder_id, [])
+        for attempt in tried:
+            rows.append(
+                {
+                    "reminder_id": job.reminder_id,
+                    "channel": "webpush",
+                    "subscription_id": attempt.subscription_id,
+                    "attempted_at": now,
+                    "outcome": attempt.result.outcome,
+                    "status_code": attempt.result.status_code,
+                    "detail": attempt.result.detail,
+                }
+            )
+            if attempt.result.outcome == webpush.GONE:
+                gone.add(attempt.subscription_id)
+            elif attempt.result.outcome == webpush.ACCEPTED:
+                delivered.add(attempt.subscription_id)
+            elif attempt.result.outcome == webpush.REJECTED:
+                # Our side is wrong (VAPID key changed, payload too big): say it loudly. The
+                # subscription is kept; no health data is in this line.
+                log.error(
+                    "push service refused a reminder: status %s, subscription %s",
+                    attempt.result.status_code,
+                    attempt.subscription_id,
+                )
+        outcome = decide(job, tried, now, max_attempts)
+        key = (outcome.status, outcome.why, outcome.retry_at, outcome.counts_as_attempt)
+        groups.setdefault(key, []).append(job.reminder_id)
+    if rows:
+        db.session.execute(insert(Delivery), rows)
+    # Every job of a batch carries the token of the claim that leased it.
+    tokens = {job.claim_token for job in jobs}
+    for (status, why, retry_at, counts_as_attempt), ids in groups.items():
+        values: dict[str, object] = {"lease_until": None, "claim_token": None, "last_error": why}
+        if status == ReminderStatus.PLANNED:
+            values["next_attempt_at"] = retry_at
+            if not counts_as_attempt:
+                values["attempts"] = Reminder.attempts - 1
+        else:
+            values["status"] = status
+            values["finished_at"] = now
+            if status == ReminderStatus.SENT:
+                values["sent_at"] = now
+        done = db.session.scalars(
+            update(Reminder)
+            .where(
+                Reminder.id.in_(ids),
+                Reminder.status == ReminderStatus.PLANNED,
+                Reminder.claim_token.in_(tokens),
+            )
+            .values(**values)
+            .returning(Reminder.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        counts[status] = counts.get(status, 0) + len(done)
+        if len(done) < len(ids):
+            # Our lease ran out and another worker holds them, or a check-in answered them.
+            counts["lost"] = counts.get("lost", 0) + len(ids) - len(done)
+    if delivered:
+        db.session.execute(
+            update(PushSubscription)
+            .where(PushSubscription.id.in_(delivered))
+            .values(last_success_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    if gone:
+        db.session.execute(
+            delete(PushSubscription)
+            .where(PushSubscription.id.in_(gone))
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()
+    return {status: n for status, n in counts.items() if n}
+
+
+def dispatch_batch(
+    now: datetime,
+    sender: webpush.PushSender,
+    settings: WorkerSettings,
+    finished_at: Callable[[], datetime] | None = None,
+    pool: ThreadPoolExecutor | None = None,
+) -> dict[str, int]:
+    """One claim -> send -> finish round. Returns counts by final status (empty when nothing due).
+
+    `finished_at` gives the time written when the round ends (the clock, after the sending);
+    tests pass none, and the round's `now` is used throughout.
+    """
+    expire_overdue(now, settings.max_attempts)
+    token, ids = claim(now, settings.batch_size, settings.lease, settings.max_attempts)
+    db.session.commit()  # the lease is visible to every other worker before we touch the network
+    if not ids:
+        return {}
+    # Stop starting new messages well before the lease ends: one in flight may still take a
+    # connect and a read timeout.
+    margin = 2 * sender.timeout + 5
+    deadline = time.monotonic() + settings.lease.total_seconds() - margin
+    jobs = prepare(ids, token, now, settings)
+    db.session.commit()  # no transaction stays open while we wait on push services
+    attempts = send_all(
+        jobs,
+        sender,
+        current_app.config["PUSH_ENDPOINT_ALLOWLIST"],
+        settings.concurrency,
+        deadline,
+        pool,
+    )
+    return finish(jobs, attempts, finished_at() if finished_at else now, settings.max_attempts)
+
+
+def drain(
+    app: Flask, now: datetime | None = None, sender: webpush.PushSender | None = None
+) -> dict[str, int]:
+    """Dispatch batches until nothing is due. `now` is fixed for the whole drain when given (tests);
+    otherwise each batch reads the clock."""
+    settings = WorkerSettings.from_app(app)
+    sender = sender or webpush.make_sender(app)
+    totals: dict[str, int] = {}
+    # One pool for the whole drain: its threads, and with them their keep-alive connections to the
+    # push services, outlive a batch (a pool per batch opened `concurrency` connections each time).
+    pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="push")
+    with app.app_context(), pool:
+        try:
+            while True:
+                counts = dispatch_batch(
+                    now or utcnow(), sender, settings, None if now else utcnow, pool
+                )
+                if not counts:
+                    break
+                # Retried rows wait for their backoff and lost ones are leased elsewhere, so
+                # neither is claimed again in this drain: the loop ends when nothing is due.
+                for status, n in counts.items():
+                    totals[status] = totals.get(status, 0) + n
+        finally:
+            db.session.remove()
+    if totals:
+        log.info(
+            "reminders dispatched: %s", ", ".join(f"{k} {v}" for k, v in sorted(totals.items()))
+        )
+    return totals
