@@ -28,11 +28,12 @@ from typing import Literal
 from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import contains_eager
 
 from companion import audit
 from companion.channels import webpush
+from companion.delivery.outcomes import apply_push_results
 from companion.extensions import db
 from companion.models import Therapist, TherapistDevice
 from companion.tokens import hash_token, new_token
@@ -309,9 +310,9 @@ def push_to_devices(
     )
 
     outcomes: list[DeviceOutcome] = []
-    delivered: list[uuid.UUID] = []
+    answers: list[tuple[uuid.UUID, webpush.PushResult]] = []
     for index, result in results:
-        device_id, therapist_id, clinic_id = facts[index]
+        device_id, therapist_id, _clinic_id = facts[index]
         outcomes.append(
             DeviceOutcome(
                 device_id,
@@ -322,14 +323,11 @@ def push_to_devices(
                 result.retry_after,
             )
         )
-        if result.outcome == webpush.ACCEPTED:
-            delivered.append(device_id)
-        elif result.outcome == webpush.GONE:
-            db.session.execute(
-                delete(TherapistDevice)
-                .where(TherapistDevice.id == device_id)
-                .execution_options(synchronize_session=False)
-            )
+        answers.append((device_id, result))
+    gone = apply_push_results(TherapistDevice, answers, now, "an alert")
+    for index, result in results:
+        device_id, _therapist_id, clinic_id = facts[index]
+        if device_id in gone:
             # The therapist sees on the audit page why the device left their list.
             audit.record(
                 "device.remove",
@@ -338,18 +336,4 @@ def push_to_devices(
                 now=now,
                 detail={"reason": "push_service_gone", "status": result.status_code},
             )
-        elif result.outcome == webpush.REJECTED:
-            # Our side is wrong (VAPID key changed, payload too big): say it loudly, keep the device.
-            log.error(
-                "push service refused an alert: status %s, device %s",
-                result.status_code,
-                device_id,
-            )
-    if delivered:
-        db.session.execute(
-            update(TherapistDevice)
-            .where(TherapistDevice.id.in_(delivered))
-            .values(last_success_at=now)
-            .execution_options(synchronize_session=False)
-        )
     return outcomes

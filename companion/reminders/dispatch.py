@@ -29,7 +29,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask_babel import force_locale
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from companion.care.clinic_rules import rules_for
@@ -37,6 +37,7 @@ from companion.care.triage import RULES, envelope_window
 from companion.channels import webpush
 from companion.delivery import lease as lease_rows
 from companion.delivery.lease import retry_wait
+from companion.delivery.outcomes import apply_push_results
 from companion.extensions import db
 from companion.models import (
     CheckIn,
@@ -338,8 +339,6 @@ def finish(
     reminder, each flushing the delivery rows added before it, was most of a worker's CPU.
     """
     counts: dict[str, int] = {}
-    gone: set[uuid.UUID] = set()
-    delivered: set[uuid.UUID] = set()
     rows: list[dict[str, object]] = []
     # Reminders that end the same way get the same values: (status, why, retry_at, counts).
     groups: dict[tuple[str, str | None, datetime | None, bool], list[uuid.UUID]] = {}
@@ -357,18 +356,6 @@ def finish(
                     "detail": attempt.result.detail,
                 }
             )
-            if attempt.result.outcome == webpush.GONE:
-                gone.add(attempt.subscription_id)
-            elif attempt.result.outcome == webpush.ACCEPTED:
-                delivered.add(attempt.subscription_id)
-            elif attempt.result.outcome == webpush.REJECTED:
-                # Our side is wrong (VAPID key changed, payload too big): say it loudly. The
-                # subscription is kept; no health data is in this line.
-                log.error(
-                    "push service refused a reminder: status %s, subscription %s",
-                    attempt.result.status_code,
-                    attempt.subscription_id,
-                )
         outcome = decide(job, tried, now, max_attempts)
         key = (outcome.status, outcome.why, outcome.retry_at, outcome.counts_as_attempt)
         groups.setdefault(key, []).append(job.reminder_id)
@@ -402,19 +389,16 @@ def finish(
         if len(done) < len(ids):
             # Our lease ran out and another worker holds them, or a check-in answered them.
             counts["lost"] = counts.get("lost", 0) + len(ids) - len(done)
-    if delivered:
-        db.session.execute(
-            update(PushSubscription)
-            .where(PushSubscription.id.in_(delivered))
-            .values(last_success_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    if gone:
-        db.session.execute(
-            delete(PushSubscription)
-            .where(PushSubscription.id.in_(gone))
-            .execution_options(synchronize_session=False)
-        )
+    apply_push_results(
+        PushSubscription,
+        (
+            (attempt.subscription_id, attempt.result)
+            for tried in attempts.values()
+            for attempt in tried
+        ),
+        now,
+        "a reminder",
+    )
     db.session.commit()
     return {status: n for status, n in counts.items() if n}
 
