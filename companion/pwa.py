@@ -40,7 +40,7 @@ WORKER_SOURCES = ("js/outbox.js", "js/push.js", "sw.js")
 # something for every push (Safari revokes a subscription that pushes silently), in the patient's
 # language, which it reads from the guide it keeps; so both languages are built in.
 FALLBACK_BODY = _l("You have a new aftercare reminder. Tap to open your guide.")
-# The same for a therapist's alert (companion/therapist_devices.py) that cannot be read.
+# The same for a therapist's alert (companion/alerts/devices.py) that cannot be read.
 THERAPIST_FALLBACK_TITLE = _l("Clinic alert")
 THERAPIST_FALLBACK_BODY = _l("Something in your clinic needs your attention. Tap to open it.")
 

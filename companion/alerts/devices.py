@@ -1,6 +1,6 @@
 """Therapists' devices for alerts (web push): which browsers of which therapists, and sending to them.
 
-A device is stored like a patient's push subscription (companion/push.py: the same allowlist, the
+A device is stored like a patient's push subscription (reminders/subscriptions.py: the same allowlist, the
 same key checks) and reached through the same machinery (channels/webpush.py). What differs:
 
 - The payload is for a therapist: the service worker lets it open only therapist pages, and its

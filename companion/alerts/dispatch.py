@@ -19,7 +19,7 @@ its own transaction and returns; sending is the worker's job, like reminders.
   digest and that digest is at least an hour old. The hour is claimed first with a conditional
   update of `therapist.last_digest_at`, so two workers cannot both send it.
 
-Every attempt is an `alert_notice` row. Nothing sent carries health data (therapist_devices.
+Every attempt is an `alert_notice` row. Nothing sent carries health data (alerts/devices.py
 alert_message; the e-mails below name no patient, score or symptom).
 """
 

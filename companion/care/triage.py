@@ -148,7 +148,7 @@ class Window:
     amber_at: int
 
 
-# Heuristic envelope; a clinic can adjust the numbers (companion/clinic_settings.py). Sources: Martín-Pintado-Zugasti 2018 (PMID 30368339),
+# Heuristic envelope; a clinic can adjust the numbers (companion/care/clinic_rules.py). Sources: Martín-Pintado-Zugasti 2018 (PMID 30368339),
 # Diciolla 2021 (PMID 34884230), Hong 1994 (PMID 8043247).
 ENVELOPE: tuple[Window, ...] = (
     Window(0, 9, 5, 8),  # 0-6 h, up to the 6-12 h drop
@@ -166,7 +166,7 @@ RISE_POINTS = 2
 def rules_document(envelope: Sequence[Window] = ENVELOPE) -> dict[str, Any]:
     """The triage rules as plain JSON data: the one definition both interpreters read.
 
-    `envelope`: the clinic's own expected-soreness windows (clinic_settings.envelope_of).
+    `envelope`: the clinic's own expected-soreness windows (clinic_rules.envelope_of).
 
     The server's `triage()` below and the browser's static/js/triage.js (used when the phone is
     offline) take exactly this document, so a threshold changed here changes both at once.

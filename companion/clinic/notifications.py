@@ -172,7 +172,7 @@ def add_device() -> tuple[Response, int]:
     out = {
         "id": str(saved.device.id),
         "created": saved.created,
-        # The service worker keeps it to re-register this device by itself (therapist_devices).
+        # The service worker keeps it to re-register this device by itself (alerts/devices.py).
         "renewal_token": saved.renewal_token,
     }
     return jsonify(out), 201 if saved.created else 200

@@ -1,6 +1,6 @@
 """GET /calendar/<token>.ics: the patient's reminders as a subscribable iCalendar feed.
 
-The token is a capability of its own (channels/calendar.py); no cookie, no sign-in, because the
+The token is a capability of its own (reminders/calendar.py); no cookie, no sign-in, because the
 caller is usually a calendar provider's server, not the patient's browser.
 """
 

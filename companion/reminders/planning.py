@@ -1,6 +1,6 @@
 """Planning a visit's reminders: concrete UTC moments from the clinical defaults (clinical.md,
 "Reminder moments"), in the patient's IANA zone. The first step of the reminder pipeline
-(design.md); claiming and sending are in reminders.py.
+(design.md); claiming and sending are in reminders/dispatch.py.
 
 Elapsed moments ("visit + 2 h") are counted in real hours, so a clock change does not stretch them;
 wall-clock moments ("09:00 the morning after", "the same time a week later") are found on the local
