@@ -1,1 +1,2 @@
-"""Delivery channels: one module each (webpush, calendar) behind small, plain functions."""
+"""Delivery channels: one module per transport (webpush, email). They know how to reach a device
+or an address and what its answer means; they never import the domain (make lint checks it)."""
