@@ -15,7 +15,16 @@ import pytest
 from flask import Flask
 
 import config
-from companion.channels.email import DISABLED, ERROR, SENT, email_enabled, send_email
+from companion import channels
+from companion.channels.email import (
+    DISABLED,
+    ERROR,
+    SENT,
+    EmailMessage,
+    deliver,
+    email_enabled,
+    send_email,
+)
 from companion.extensions import db
 
 from .conftest import build_app
@@ -297,3 +306,24 @@ def test_a_local_relay_may_take_a_login_without_tls(settings, monkeypatch):
     monkeypatch.setenv("MAIL_USERNAME", "alerts")
     monkeypatch.setenv("MAIL_PASSWORD", "s3cret")
     assert settings.from_environment()["MAIL_USERNAME"] == "alerts"
+
+
+def test_the_channel_gives_one_outcome_per_address_in_the_shared_vocabulary(mailing, smtp):
+    smtp.refuse["ben@clinic.example"] = 550
+    targets = [("t-ana", "ana@clinic.example"), ("t-ben", "ben@clinic.example")]
+
+    outcomes = deliver(targets, lambda key: EmailMessage(f"For {key}", "Body."))
+
+    assert [(o.target, o.kind, o.code) for o in outcomes] == [
+        ("t-ana", channels.ACCEPTED, SENT),
+        ("t-ben", channels.RETRY, ERROR),
+    ]
+    assert outcomes[1].detail == "recipient refused (550)"
+    assert [(r.rcpt_tos, r.message["Subject"]) for r in smtp.received] == [
+        (["ana@clinic.example"], "For t-ana")
+    ]
+
+
+def test_the_channel_sends_nothing_and_reports_nothing_while_e_mail_is_off(app, smtp):
+    assert deliver([("t-ana", "ana@clinic.example")], EmailMessage("Alert", "Body.")) == []
+    assert smtp.received == []

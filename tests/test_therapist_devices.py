@@ -425,13 +425,14 @@ def test_a_red_alert_reaches_every_device_encrypted_signed_and_without_health_da
         alert_message(RED, "en", tag=alert_id, url=url),
         webpush.make_sender(app),
         NOW,
+        kind="red",
     )
     db.session.commit()
 
-    assert sorted((o.device_id, o.therapist_id) for o in outcomes) == sorted(
+    assert sorted(o.target for o in outcomes) == sorted(
         [(ana_device.id, ana.id), (ben_device.id, ben.id)]
     )
-    assert all((o.outcome, o.status_code) == (webpush.ACCEPTED, 201) for o in outcomes)
+    assert all((o.code, o.status_code) == (webpush.ACCEPTED, 201) for o in outcomes)
     assert sorted(m.subscription_id for m in push_service.received) == sorted(
         [ana_phone.id, ben_phone.id]
     )
@@ -464,6 +465,7 @@ def test_each_device_reads_the_alert_in_its_own_language(app, clinic, make_thera
         lambda language: alert_message(AMBER, language, tag="digest", url="/review", count=3),
         webpush.make_sender(app),
         NOW,
+        kind="red",
     )
 
     bodies = sorted(m.payload["body"] for m in push_service.received)
@@ -489,12 +491,13 @@ def test_a_device_whose_push_service_says_gone_is_deleted_and_audited(
         alert_message(RED, "en", tag="a1", url="/review"),
         webpush.make_sender(app),
         NOW,
+        kind="red",
     )
     db.session.commit()
 
-    by_device = {o.device_id: o for o in outcomes}
-    assert (by_device[phone_id].outcome, by_device[phone_id].status_code) == (webpush.GONE, 410)
-    assert by_device[laptop_id].outcome == webpush.ACCEPTED
+    by_device = {o.target[0]: o for o in outcomes}
+    assert (by_device[phone_id].code, by_device[phone_id].status_code) == (webpush.GONE, 410)
+    assert by_device[laptop_id].code == webpush.ACCEPTED
     assert [d.id for d in devices()] == [laptop_id]
     [gone] = audit_rows("device.remove")
     assert (gone.actor_type, gone.target_id) == ("system", str(phone_id))
@@ -515,10 +518,11 @@ def test_errors_and_throttling_keep_the_device_and_say_when_to_retry(
         alert_message(RED, "en", tag="a2", url="/"),
         webpush.make_sender(app),
         NOW,
+        kind="red",
     )
     db.session.commit()
 
-    assert sorted((o.outcome, o.status_code) for o in outcomes) == [
+    assert sorted((o.code, o.status_code) for o in outcomes) == [
         (webpush.ERROR, 500),
         (webpush.THROTTLED, 429),
     ]
@@ -535,15 +539,16 @@ def test_a_device_off_the_allowlist_is_never_contacted(app, clinic, make_therapi
         alert_message(RED, "en", tag="a3", url="/"),
         webpush.make_sender(app),
         NOW,
+        kind="red",
     )
 
-    assert outcome.outcome == webpush.REFUSED
+    assert outcome.code == webpush.REFUSED
     assert push_service.received == [] and len(devices()) == 1
 
 
 def test_no_devices_means_nothing_is_sent(app, push_service):
     message = alert_message(RED, "en", tag="a4", url="/")
-    assert push_to_devices([], message, webpush.make_sender(app), NOW) == []
+    assert push_to_devices([], message, webpush.make_sender(app), NOW, kind="red") == []
     assert push_service.received == []
 
 
@@ -632,6 +637,7 @@ def test_sending_to_devices_records_the_answers_on_postgres(
         alert_message(RED, "en", tag="pg", url="/review"),
         webpush.make_sender(app),
         NOW,
+        kind="red",
     )
     db.session.commit()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,11 +31,11 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlalchemy.orm import contains_eager
 
-from companion import audit
+from companion import audit, channels
 from companion.channels import webpush
-from companion.delivery.outcomes import apply_push_results
+from companion.delivery.outcomes import record
 from companion.extensions import db
-from companion.models import Therapist, TherapistDevice
+from companion.models import AlertNotice, Therapist, TherapistDevice
 from companion.tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
@@ -252,88 +252,69 @@ def alert_message(
     )
 
 
-@dataclass(frozen=True)
-class DeviceOutcome:
-    """What one device's push service answered: for the dispatcher's delivery records."""
-
-    device_id: uuid.UUID
-    therapist_id: uuid.UUID
-    outcome: str  # webpush.ACCEPTED, GONE (device deleted), THROTTLED, ERROR, REJECTED, REFUSED
-    status_code: int | None
-    detail: str | None
-    retry_after: float | None = None  # seconds, from a 429 or 503
-
-
 def push_to_devices(
     devices: Sequence[TherapistDevice],
     message: webpush.Message | Callable[[str], webpush.Message],
     sender: webpush.PushSender,
     now: datetime,
     *,
-    allowlist: Iterable[str] | None = None,
-    concurrency: int | None = None,
+    kind: str,
+    alert_id: uuid.UUID | None = None,
     pool: ThreadPoolExecutor | None = None,
-) -> list[DeviceOutcome]:
-    """Send `message` to every device at once (at most `concurrency` in flight), then record what
-    happened: a device whose push service answers 404/410 is deleted (with an audit row), one that
-    accepted gets `last_success_at = now`. Returns one outcome per device, in the given order.
+) -> list[channels.Outcome]:
+    """Send `message` to every device at once through the web push channel, then record what
+    happened (delivery.outcomes.record): an `alert_notice` row per device (`kind`: "red" or
+    "digest", for `alert_id`), `last_success_at = now` for a device that took it, and a device
+    whose push service answers 404/410 deleted, with an audit row. Returns one outcome per device,
+    in the given order; each outcome's target is (device id, therapist id).
 
     `message`: one Message for all, or a function of the device's language (`alert_message`
     with its other arguments bound) so each therapist reads it in their own language.
     `sender`: one long-lived `webpush.make_sender(app)` (it keeps the signed VAPID tokens).
-    `allowlist`/`concurrency`: PUSH_ENDPOINT_ALLOWLIST and PUSH_CONCURRENCY by default.
 
     Sends before it writes, so call it with no transaction holding locks (commit first, as the
-    reminder worker does). Its writes join the session's transaction and are not committed here:
-    commit them together with your delivery records.
+    reminder worker does). Its writes join the session's transaction and are not committed here.
     """
-    config = current_app.config
-    allowed = list(config["PUSH_ENDPOINT_ALLOWLIST"] if allowlist is None else allowlist)
+    channel = webpush.WebPushChannel.from_app(current_app, sender, pool)
     compose = message if callable(message) else (lambda _language: message)
     by_language: dict[str, webpush.Message] = {}
     # Everything needed is read before any network I/O: no ORM object is touched by a thread.
-    work: list[tuple[int, webpush.Subscriber, webpush.Message]] = []
-    facts: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []  # device, therapist, clinic
-    for index, device in enumerate(devices):
+    language_of: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
+    clinic_of: dict[uuid.UUID, uuid.UUID] = {}
+    targets: list[tuple[tuple[uuid.UUID, uuid.UUID], webpush.Subscriber]] = []
+    for device in devices:
         if device.language not in by_language:
             by_language[device.language] = compose(device.language)
-        work.append(
-            (
-                index,
-                webpush.Subscriber(device.endpoint, device.p256dh, device.auth),
-                by_language[device.language],
-            )
-        )
-        facts.append((device.id, device.therapist_id, device.therapist.clinic_id))
-    results = webpush.send_many(
-        work, sender, allowed, concurrency or config["PUSH_CONCURRENCY"], pool=pool
-    )
+        key = (device.id, device.therapist_id)
+        language_of[key] = device.language
+        clinic_of[device.id] = device.therapist.clinic_id
+        targets.append((key, webpush.Subscriber(device.endpoint, device.p256dh, device.auth)))
+    outcomes = channel.deliver(targets, lambda key: by_language[language_of[key]])
 
-    outcomes: list[DeviceOutcome] = []
-    answers: list[tuple[uuid.UUID, webpush.PushResult]] = []
-    for index, result in results:
-        device_id, therapist_id, _clinic_id = facts[index]
-        outcomes.append(
-            DeviceOutcome(
-                device_id,
-                therapist_id,
-                result.outcome,
-                result.status_code,
-                result.detail,
-                result.retry_after,
-            )
-        )
-        answers.append((device_id, result))
-    gone = apply_push_results(TherapistDevice, answers, now, "an alert")
-    for index, result in results:
-        device_id, _therapist_id, clinic_id = facts[index]
+    gone = record(
+        AlertNotice,
+        outcomes,
+        now,
+        lambda o: {
+            "clinic_id": clinic_of[o.target[0]],
+            "therapist_id": o.target[1],
+            "alert_id": alert_id,
+            "kind": kind,
+            "channel": "push",
+            "device_id": o.target[0],
+        },
+        devices=TherapistDevice,
+        device_of=lambda o: o.target[0],
+    )
+    for outcome in outcomes:
+        device_id = outcome.target[0]
         if device_id in gone:
             # The therapist sees on the audit page why the device left their list.
             audit.record(
                 "device.remove",
-                audit.Actor.system(clinic_id),
+                audit.Actor.system(clinic_of[device_id]),
                 ("therapist_device", device_id),
                 now=now,
-                detail={"reason": "push_service_gone", "status": result.status_code},
+                detail={"reason": "push_service_gone", "status": outcome.status_code},
             )
     return outcomes

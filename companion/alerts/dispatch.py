@@ -37,11 +37,13 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 
+from companion import channels
 from companion.alerts import devices as therapist_devices
 from companion.alerts.raising import open_episodes, raise_missing
 from companion.channels import email, webpush
 from companion.delivery import lease
 from companion.delivery.lease import retry_wait
+from companion.delivery.outcomes import record
 from companion.extensions import db
 from companion.models import Alert, AlertLevel, AlertNotice, Clinic, Therapist, TherapistDevice
 from companion.timeutil import utcnow
@@ -159,32 +161,6 @@ def _digest_email(clinic_name: str, language: str, count: int) -> tuple[str, str
     return subject, "\n\n".join(lines + ([link] if link else [])) + "\n"
 
 
-def _record_push(
-    report: AlertReport,
-    outcomes: list[therapist_devices.DeviceOutcome],
-    clinic_id: uuid.UUID,
-    alert_id: uuid.UUID | None,
-    kind: str,
-    now: datetime,
-) -> None:
-    for outcome in outcomes:
-        db.session.add(
-            AlertNotice(
-                clinic_id=clinic_id,
-                therapist_id=outcome.therapist_id,
-                alert_id=alert_id,
-                kind=kind,
-                channel="push",
-                device_id=outcome.device_id,
-                attempted_at=now,
-                outcome=outcome.outcome,
-                status_code=outcome.status_code,
-                detail=(outcome.detail or "")[:200] or None,
-            )
-        )
-        report.count(f"push {outcome.outcome}")
-
-
 def _send_emails(
     report: AlertReport,
     recipients: Recipients,
@@ -193,29 +169,35 @@ def _send_emails(
     alert_id: uuid.UUID | None,
     kind: str,
     now: datetime,
-) -> list[str]:
-    """E-mail every therapist of `recipients`; the outcome for each, in order."""
-    if not email.email_enabled(current_app):
-        return []
-    outcomes: list[str] = []
-    for therapist_id, address in recipients.therapists:
+) -> list[channels.Outcome]:
+    """E-mail every therapist of `recipients`, each in their language, and record an
+    `alert_notice` row per address; the outcomes, in order (none while e-mail is off)."""
+
+    def message(therapist_id: uuid.UUID) -> email.EmailMessage:
         subject, body = compose(_language_of(therapist_id, recipients.devices))
-        result = email.send_email([address], subject, body)
-        db.session.add(
-            AlertNotice(
-                clinic_id=clinic_id,
-                therapist_id=therapist_id,
-                alert_id=alert_id,
-                kind=kind,
-                channel="email",
-                attempted_at=now,
-                outcome=result.outcome,
-                detail=(result.detail or "")[:200] or None,
-            )
-        )
-        report.count(f"email {result.outcome}")
-        outcomes.append(result.outcome)
+        return email.EmailMessage(subject, body)
+
+    outcomes = email.deliver(recipients.therapists, message)
+    record(
+        AlertNotice,
+        outcomes,
+        now,
+        lambda o: {
+            "clinic_id": clinic_id,
+            "therapist_id": o.target,
+            "alert_id": alert_id,
+            "kind": kind,
+            "channel": "email",
+        },
+    )
+    for outcome in outcomes:
+        report.count(f"email {outcome.code}")
     return outcomes
+
+
+def _count_pushes(report: AlertReport, outcomes: list[channels.Outcome]) -> None:
+    for outcome in outcomes:
+        report.count(f"push {outcome.code}")
 
 
 def _reached(alert_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[set[uuid.UUID], set[uuid.UUID]]]:
@@ -254,19 +236,23 @@ def _not_reached(
 
 
 def _next_round(
-    outcomes: list[therapist_devices.DeviceOutcome], emails: list[str], attempts: int, now: datetime
+    outcomes: list[channels.Outcome],
+    emails: list[channels.Outcome],
+    attempts: int,
+    now: datetime,
 ) -> datetime | None:
     """When to try again for those a round did not reach, or None: everyone was reached, what
     failed will not get better by trying (a device gone, a refusal), or the rounds are used up."""
-    failed_for_now = [o for o in outcomes if o.outcome in webpush.RETRYABLE]
-    if not failed_for_now and email.ERROR not in emails:
+    failed_for_now = [o for o in outcomes if o.kind == channels.RETRY]
+    emails_failed = [o for o in emails if o.kind == channels.RETRY]
+    if not failed_for_now and not emails_failed:
         return None
     if attempts >= current_app.config["ALERT_MAX_ATTEMPTS"]:
         log.warning(
             "red alert: gave up after %d rounds with %d device(s) and %d address(es) not reached",
             attempts,
             len(failed_for_now),
-            emails.count(email.ERROR),
+            len(emails_failed),
         )
         return None
     return now + retry_wait(attempts, (o.retry_after for o in failed_for_now))
@@ -303,8 +289,10 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
             tag=alert.id.hex,
             url=f"/visits/{alert.visit_id}",
         )
-        outcomes = therapist_devices.push_to_devices(recipients.devices, message, sender, now)
-        _record_push(report, outcomes, alert.clinic_id, alert.id, "red", now)
+        outcomes = therapist_devices.push_to_devices(
+            recipients.devices, message, sender, now, kind="red", alert_id=alert.id
+        )
+        _count_pushes(report, outcomes)
         emails = _send_emails(
             report,
             recipients,
@@ -398,8 +386,10 @@ def send_digests(now: datetime, sender: webpush.PushSender, report: AlertReport)
             url="/",
             count=count,
         )
-        outcomes = therapist_devices.push_to_devices(recipients.devices, message, sender, now)
-        _record_push(report, outcomes, clinic_id, None, "digest", now)
+        outcomes = therapist_devices.push_to_devices(
+            recipients.devices, message, sender, now, kind="digest"
+        )
+        _count_pushes(report, outcomes)
         _send_emails(
             report,
             recipients,

@@ -11,16 +11,20 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app
 from flask_mailman import BadHeaderError, EmailMultiAlternatives
 from flask_mailman.backends import smtp
 
+from companion import channels
 from companion.extensions import mail
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K", bound=Hashable)
 
 SENT = "sent"  # the SMTP server accepted the message for every recipient
 ERROR = "error"  # not for every recipient: see `failed` and `detail`
@@ -159,3 +163,28 @@ def send_email(to: list[str], subject: str, body: str, *, html: str | None = Non
         "e-mail not sent to %d of %d recipient(s): %s", len(failed), len(recipients), detail
     )
     return EmailResult(ERROR, detail, tuple(sent), tuple(failed))
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    subject: str
+    body: str  # plain text
+    html: str | None = None
+
+
+def deliver(
+    targets: Sequence[tuple[K, str]], message: EmailMessage | Callable[[K], EmailMessage]
+) -> list[channels.Outcome]:
+    """E-mail each (key, address): one outcome each, in order; none at all while e-mail is off
+    (MAIL_SERVER unset). A failure of any kind is worth another try later (RETRY): a relay that
+    is down now may take it in a minute, and a refusal is told apart only by its detail."""
+    if not email_enabled(current_app):
+        return []
+    compose = message if callable(message) else (lambda _key: message)
+    outcomes: list[channels.Outcome] = []
+    for key, address in targets:
+        composed = compose(key)
+        result = send_email([address], composed.subject, composed.body, html=composed.html)
+        kind = channels.ACCEPTED if result.outcome == SENT else channels.RETRY
+        outcomes.append(channels.Outcome(key, kind, result.outcome, detail=result.detail))
+    return outcomes

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,6 +23,8 @@ import requests
 from flask import Flask
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
+
+from companion import channels
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,8 @@ def endpoint_allowed(endpoint: str, allowlist: Iterable[str]) -> bool:
     return parts.scheme == "http" and host in LOOPBACK and host in allowlist
 
 
-# How each answer of a push service is handled (design.md, reminder pipeline step 3).
+# How each answer of a push service is handled (design.md, reminder pipeline step 3). These are
+# the codes kept on delivery rows; `KIND` maps each to the channels' shared vocabulary.
 ACCEPTED = "accepted"  # 201/202: the push service has it
 GONE = "gone"  # 404/410: the subscription is dead; delete it
 THROTTLED = "throttled"  # 429: retry, not before Retry-After
@@ -69,6 +72,14 @@ REJECTED = (
 )
 REFUSED = "refused"  # the endpoint is no longer on the allowlist: not contacted at all
 RETRYABLE = frozenset({THROTTLED, ERROR})
+KIND = {
+    ACCEPTED: channels.ACCEPTED,
+    GONE: channels.GONE,
+    THROTTLED: channels.RETRY,
+    ERROR: channels.RETRY,
+    REJECTED: channels.REFUSED,
+    REFUSED: channels.REFUSED,
+}
 
 # A VAPID token may live up to 24 h (RFC 8292 section 2); we sign for 12 h and renew an hour early.
 VAPID_LIFETIME = 12 * 3600
@@ -261,3 +272,56 @@ def make_sender(app: Flask) -> PushSender:
         app.config["VAPID_SUBJECT"],
         timeout=app.config["PUSH_TIMEOUT_SECONDS"],
     )
+
+
+class WebPushChannel:
+    """The web push channel: one VAPID identity, the allowlist, how many messages in flight."""
+
+    name = "webpush"
+
+    def __init__(
+        self,
+        sender: PushSender,
+        allowlist: Iterable[str],
+        concurrency: int,
+        pool: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.sender = sender
+        self.allowlist = list(allowlist)
+        self.concurrency = concurrency
+        self.pool = pool  # the caller's threads, kept between calls with their connections
+
+    @classmethod
+    def from_app(
+        cls, app: Flask, sender: PushSender | None = None, pool: ThreadPoolExecutor | None = None
+    ) -> WebPushChannel:
+        return cls(
+            sender or make_sender(app),
+            app.config["PUSH_ENDPOINT_ALLOWLIST"],
+            app.config["PUSH_CONCURRENCY"],
+            pool,
+        )
+
+    def deliver(
+        self,
+        targets: Sequence[tuple[K, Subscriber]],
+        message: Message | Callable[[K], Message],
+        deadline: float | None = None,
+    ) -> list[channels.Outcome]:
+        """Send `message` (or `message(key)`) to every subscriber at once; one outcome each, in
+        order. `deadline` as in `send_many`: what is not started by then comes back to retry."""
+        compose = message if callable(message) else (lambda _key: message)
+        work = [(key, subscriber, compose(key)) for key, subscriber in targets]
+        return [
+            channels.Outcome(
+                key,
+                KIND[result.outcome],
+                result.outcome,
+                result.status_code,
+                result.retry_after,
+                result.detail,
+            )
+            for key, result in send_many(
+                work, self.sender, self.allowlist, self.concurrency, deadline, self.pool
+            )
+        ]

@@ -1,63 +1,91 @@
-"""What a push service's answers mean for the devices they came from: one place for patients'
-reminders and therapists' alerts alike (design.md, reminder pipeline step 3).
+"""Recording what the channels answered: one place for patients' reminders and therapists'
+alerts alike (design.md, reminder pipeline steps 3 and 5).
 
-- accepted: the device works; `last_success_at` says when it last took a message;
-- gone (404/410): the browser unsubscribed; the device row is deleted and never tried again;
-- rejected (401/403, other 4xx): our side is wrong (VAPID key changed, payload too big): logged
-  loudly, the device is kept;
-- throttled or a server error: nothing changes here; the caller retries later.
+`record` writes one row per outcome into the caller's table (reminders: `delivery`; alerts:
+`alert_notice`) and applies what a push service's answer means for the device it came from:
 
-The caller records its own delivery rows (reminders: `delivery`; alerts: `alert_notice`) in the
-same transaction, and commits.
+- ACCEPTED: the device works; `last_success_at` says when it last took a message;
+- GONE (404/410): the browser unsubscribed; the device row is deleted and never tried again;
+- REFUSED by the push service (401/403, other 4xx): our side is wrong (VAPID key changed, payload
+  too big): logged loudly, the device is kept;
+- RETRY: nothing changes here; the caller decides when to try again.
+
+Everything joins the caller's transaction; the caller commits.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
 
-from companion.channels import webpush
+from companion import channels
 from companion.extensions import db
 
 log = logging.getLogger(__name__)
 
+DETAIL_MAX = 200  # the shorter of the two tables' detail columns
 
-def apply_push_results(
-    device_model: Any,
-    results: Iterable[tuple[uuid.UUID, webpush.PushResult]],
+
+def record(
+    table: Any,
+    outcomes: Sequence[channels.Outcome],
     now: datetime,
-    what: str,
+    fields: Callable[[channels.Outcome], dict[str, Any]],
+    *,
+    devices: Any = None,
+    device_of: Callable[[channels.Outcome], uuid.UUID] | None = None,
 ) -> set[uuid.UUID]:
-    """Update the devices (`PushSubscription` or `TherapistDevice` rows, by id) after sending:
-    mark those that accepted, delete those gone. Returns the ids deleted. `what` names the
-    message in the log ("a reminder", "an alert"); no health data is ever in these lines."""
+    """One `table` row per outcome: `fields(outcome)` (what it was for, whom, on which channel)
+    plus when, and what the channel answered. With `devices` (the push device model) and
+    `device_of`, the devices are updated as above. Returns the ids of the devices deleted."""
+    rows = [
+        {
+            **fields(outcome),
+            "attempted_at": now,
+            "outcome": outcome.code,
+            "status_code": outcome.status_code,
+            "detail": (outcome.detail or "")[:DETAIL_MAX] or None,
+        }
+        for outcome in outcomes
+    ]
+    if rows:
+        db.session.execute(insert(table), rows)
+    if devices is None or device_of is None:
+        return set()
+    return _update_devices(devices, [(device_of(o), o) for o in outcomes], now)
+
+
+def _update_devices(
+    model: Any, answers: list[tuple[uuid.UUID, channels.Outcome]], now: datetime
+) -> set[uuid.UUID]:
     delivered: set[uuid.UUID] = set()
     gone: set[uuid.UUID] = set()
-    for device_id, result in results:
-        if result.outcome == webpush.ACCEPTED:
+    for device_id, outcome in answers:
+        if outcome.kind == channels.ACCEPTED:
             delivered.add(device_id)
-        elif result.outcome == webpush.GONE:
+        elif outcome.kind == channels.GONE:
             gone.add(device_id)
-        elif result.outcome == webpush.REJECTED:
+        elif outcome.kind == channels.REFUSED and outcome.status_code is not None:
+            # No health data in this line: a status and a device id.
             log.error(
-                "push service refused %s: status %s, device %s", what, result.status_code, device_id
+                "push service refused a message: status %s, device %s",
+                outcome.status_code,
+                device_id,
             )
     if delivered - gone:
         db.session.execute(
-            update(device_model)
-            .where(device_model.id.in_(delivered - gone))
+            update(model)
+            .where(model.id.in_(delivered - gone))
             .values(last_success_at=now)
             .execution_options(synchronize_session=False)
         )
     if gone:
         db.session.execute(
-            delete(device_model)
-            .where(device_model.id.in_(gone))
-            .execution_options(synchronize_session=False)
+            delete(model).where(model.id.in_(gone)).execution_options(synchronize_session=False)
         )
     return gone

@@ -27,17 +27,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_babel import force_locale
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
+from companion import channels
 from companion.care.clinic_rules import rules_for
 from companion.care.triage import RULES, envelope_window
 from companion.channels import webpush
 from companion.delivery import lease as lease_rows
 from companion.delivery.lease import retry_wait
-from companion.delivery.outcomes import apply_push_results
+from companion.delivery.outcomes import record
 from companion.extensions import db
 from companion.models import (
     CheckIn,
@@ -90,12 +91,6 @@ class Job:
     why: str | None
     subscribers: list[tuple[uuid.UUID, webpush.Subscriber]] = field(default_factory=list)
     defer_to: datetime | None = None  # with verdict "defer": the end of the patient's quiet hours
-
-
-@dataclass(frozen=True)
-class Attempt:
-    subscription_id: uuid.UUID
-    result: webpush.PushResult
 
 
 def expire_overdue(now: datetime, max_attempts: int) -> int:
@@ -270,97 +265,88 @@ def prepare(
 
 
 def send_all(
-    jobs: list[Job],
-    sender: webpush.PushSender,
-    allowlist: Iterable[str],
-    concurrency: int,
-    deadline: float | None = None,
-    pool: ThreadPoolExecutor | None = None,
-) -> dict[uuid.UUID, list[Attempt]]:
-    """Send every job's message to each of its devices, `concurrency` at a time. No database here.
-
-    `deadline` and `pool` as in `webpush.send_many`: messages not started by the deadline are
-    retried later, and the drain's pool keeps its connections between batches.
-    """
-    work = [
-        ((job.reminder_id, sub_id), subscriber, job.message)
+    jobs: list[Job], channel: webpush.WebPushChannel, deadline: float | None = None
+) -> dict[uuid.UUID, list[channels.Outcome]]:
+    """Send every job's message to each of its devices, through the web push channel (`deadline`
+    as in `webpush.send_many`: what is not started by then is retried later). No database here.
+    Returns each reminder's outcomes; an outcome's target is (reminder id, subscription id)."""
+    messages = {job.reminder_id: job.message for job in jobs if job.message is not None}
+    targets = [
+        ((job.reminder_id, sub_id), subscriber)
         for job in jobs
         if job.message is not None
         for sub_id, subscriber in job.subscribers
     ]
-    attempts: dict[uuid.UUID, list[Attempt]] = {}
-    for (reminder_id, sub_id), result in webpush.send_many(
-        work, sender, allowlist, concurrency, deadline, pool
-    ):
-        attempts.setdefault(reminder_id, []).append(Attempt(sub_id, result))
+    attempts: dict[uuid.UUID, list[channels.Outcome]] = {}
+    for outcome in channel.deliver(targets, lambda key: messages[key[0]], deadline):
+        attempts.setdefault(outcome.target[0], []).append(outcome)
     return attempts
 
 
 @dataclass(frozen=True)
-class Outcome:
-    status: str  # "planned" again (retry) or a final status
+class Decision:
+    status: str  # planned again (retry) or a final status
     why: str | None
     retry_at: datetime | None = None
     counts_as_attempt: bool = True
 
 
-def decide(job: Job, attempts: list[Attempt], now: datetime, max_attempts: int) -> Outcome:
+def decide(
+    job: Job, attempts: list[channels.Outcome], now: datetime, max_attempts: int
+) -> Decision:
     if job.verdict == "defer":
-        return Outcome(ReminderStatus.PLANNED, job.why, job.defer_to, counts_as_attempt=False)
+        return Decision(ReminderStatus.PLANNED, job.why, job.defer_to, counts_as_attempt=False)
     if job.verdict is not None:
-        return Outcome(job.verdict, job.why)
-    accepted = [a for a in attempts if a.result.outcome == webpush.ACCEPTED]
-    if accepted:
-        return Outcome(ReminderStatus.SENT, None)
-    retryable = [a for a in attempts if a.result.outcome in webpush.RETRYABLE]
+        return Decision(job.verdict, job.why)
+    if any(a.kind == channels.ACCEPTED for a in attempts):
+        return Decision(ReminderStatus.SENT, None)
+    retryable = [a for a in attempts if a.kind == channels.RETRY]
     if not retryable:
-        reasons = sorted({a.result.detail or a.result.outcome for a in attempts})
-        return Outcome(ReminderStatus.FAILED, "; ".join(reasons) or "no device could be reached")
-    retry_at = now + retry_wait(job.attempts, (a.result.retry_after for a in retryable))
+        reasons = sorted({a.detail or a.code for a in attempts})
+        return Decision(ReminderStatus.FAILED, "; ".join(reasons) or "no device could be reached")
+    retry_at = now + retry_wait(job.attempts, (a.retry_after for a in retryable))
     if job.attempts >= max_attempts:
-        return Outcome(
-            ReminderStatus.FAILED,
-            f"gave up after {job.attempts} attempts: {retryable[0].result.detail}",
+        return Decision(
+            ReminderStatus.FAILED, f"gave up after {job.attempts} attempts: {retryable[0].detail}"
         )
     if retry_at >= job.expires_at:
-        return Outcome(
-            ReminderStatus.FAILED, f"its moment passed while retrying: {retryable[0].result.detail}"
+        return Decision(
+            ReminderStatus.FAILED, f"its moment passed while retrying: {retryable[0].detail}"
         )
-    return Outcome(ReminderStatus.PLANNED, retryable[0].result.detail, retry_at)
+    return Decision(ReminderStatus.PLANNED, retryable[0].detail, retry_at)
 
 
 def finish(
-    jobs: list[Job], attempts: dict[uuid.UUID, list[Attempt]], now: datetime, max_attempts: int
+    jobs: list[Job],
+    attempts: dict[uuid.UUID, list[channels.Outcome]],
+    now: datetime,
+    max_attempts: int,
 ) -> dict[str, int]:
     """Record every attempt and end (or reschedule) each reminder we still hold. One transaction.
 
     A few statements whatever the batch size: one INSERT for all delivery rows, and one conditional
-    UPDATE ... RETURNING per distinct outcome (nearly always a single one, "sent"). A statement per
-    reminder, each flushing the delivery rows added before it, was most of a worker's CPU.
+    UPDATE ... RETURNING per distinct decision (nearly always a single one, "sent"). A statement
+    per reminder, each flushing the delivery rows added before it, was most of a worker's CPU.
     """
     counts: dict[str, int] = {}
-    rows: list[dict[str, object]] = []
     # Reminders that end the same way get the same values: (status, why, retry_at, counts).
     groups: dict[tuple[str, str | None, datetime | None, bool], list[uuid.UUID]] = {}
     for job in jobs:
-        tried = attempts.get(job.reminder_id, [])
-        for attempt in tried:
-            rows.append(
-                {
-                    "reminder_id": job.reminder_id,
-                    "channel": "webpush",
-                    "subscription_id": attempt.subscription_id,
-                    "attempted_at": now,
-                    "outcome": attempt.result.outcome,
-                    "status_code": attempt.result.status_code,
-                    "detail": attempt.result.detail,
-                }
-            )
-        outcome = decide(job, tried, now, max_attempts)
-        key = (outcome.status, outcome.why, outcome.retry_at, outcome.counts_as_attempt)
+        decision = decide(job, attempts.get(job.reminder_id, []), now, max_attempts)
+        key = (decision.status, decision.why, decision.retry_at, decision.counts_as_attempt)
         groups.setdefault(key, []).append(job.reminder_id)
-    if rows:
-        db.session.execute(insert(Delivery), rows)
+    record(
+        Delivery,
+        [outcome for tried in attempts.values() for outcome in tried],
+        now,
+        lambda o: {
+            "reminder_id": o.target[0],
+            "channel": "webpush",
+            "subscription_id": o.target[1],
+        },
+        devices=PushSubscription,
+        device_of=lambda o: o.target[1],
+    )
     # Every job of a batch carries the token of the claim that leased it.
     tokens = {job.claim_token for job in jobs}
     for (status, why, retry_at, counts_as_attempt), ids in groups.items():
@@ -389,26 +375,15 @@ def finish(
         if len(done) < len(ids):
             # Our lease ran out and another worker holds them, or a check-in answered them.
             counts["lost"] = counts.get("lost", 0) + len(ids) - len(done)
-    apply_push_results(
-        PushSubscription,
-        (
-            (attempt.subscription_id, attempt.result)
-            for tried in attempts.values()
-            for attempt in tried
-        ),
-        now,
-        "a reminder",
-    )
     db.session.commit()
     return {status: n for status, n in counts.items() if n}
 
 
 def dispatch_batch(
     now: datetime,
-    sender: webpush.PushSender,
+    channel: webpush.WebPushChannel,
     settings: WorkerSettings,
     finished_at: Callable[[], datetime] | None = None,
-    pool: ThreadPoolExecutor | None = None,
 ) -> dict[str, int]:
     """One claim -> send -> finish round. Returns counts by final status (empty when nothing due).
 
@@ -422,18 +397,11 @@ def dispatch_batch(
         return {}
     # Stop starting new messages well before the lease ends: one in flight may still take a
     # connect and a read timeout.
-    margin = 2 * sender.timeout + 5
+    margin = 2 * channel.sender.timeout + 5
     deadline = time.monotonic() + settings.lease.total_seconds() - margin
     jobs = prepare(ids, token, now, settings)
     db.session.commit()  # no transaction stays open while we wait on push services
-    attempts = send_all(
-        jobs,
-        sender,
-        current_app.config["PUSH_ENDPOINT_ALLOWLIST"],
-        settings.concurrency,
-        deadline,
-        pool,
-    )
+    attempts = send_all(jobs, channel, deadline)
     return finish(jobs, attempts, finished_at() if finished_at else now, settings.max_attempts)
 
 
@@ -448,12 +416,11 @@ def drain(
     # One pool for the whole drain: its threads, and with them their keep-alive connections to the
     # push services, outlive a batch (a pool per batch opened `concurrency` connections each time).
     pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="push")
+    channel = webpush.WebPushChannel.from_app(app, sender, pool)
     with app.app_context(), pool:
         try:
             while True:
-                counts = dispatch_batch(
-                    now or utcnow(), sender, settings, None if now else utcnow, pool
-                )
+                counts = dispatch_batch(now or utcnow(), channel, settings, None if now else utcnow)
                 if not counts:
                     break
                 # Retried rows wait for their backoff and lost ones are leased elsewhere, so
