@@ -23,34 +23,30 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(app: Flask) -> None:
-    interval = app.config["REMINDER_TICK_SECONDS"]
-    sender = make_sender(app)
+    sender = make_sender(app)  # one for both loops: it keeps the signed VAPID tokens
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(
-        reminder_dispatch.drain,
-        "interval",
-        args=[app],
-        kwargs={"sender": sender},
-        seconds=interval,
-        coalesce=True,  # after a pause, one catch-up run, not a burst
-        max_instances=1,
-        # The 1 s default silently drops a run that starts late (a busy host); allow a whole tick.
-        misfire_grace_time=interval,
-        next_run_time=utcnow(),
+    loops = (
+        (reminder_dispatch.drain, app.config["REMINDER_TICK_SECONDS"]),
+        (alert_dispatch.dispatch_once, app.config["ALERT_TICK_SECONDS"]),
     )
-    alert_interval = app.config["ALERT_TICK_SECONDS"]
-    scheduler.add_job(
-        alert_dispatch.dispatch_once,
-        "interval",
-        args=[app],
-        kwargs={"sender": sender},
-        seconds=alert_interval,
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=alert_interval,
-        next_run_time=utcnow(),
+    for job, seconds in loops:
+        scheduler.add_job(
+            job,
+            "interval",
+            args=[app],
+            kwargs={"sender": sender},
+            seconds=seconds,
+            coalesce=True,  # after a pause, one catch-up run, not a burst
+            max_instances=1,
+            # The 1 s default silently drops a run that starts late (a busy host): allow a tick.
+            misfire_grace_time=seconds,
+            next_run_time=utcnow(),
+        )
+    log.info(
+        "reminder worker started, tick every %ss (alerts every %ss)",
+        loops[0][1],
+        loops[1][1],
     )
-    log.info("reminder worker started, tick every %ss (alerts every %ss)", interval, alert_interval)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
