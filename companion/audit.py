@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from flask import g, has_request_context, request
 from flask_login import current_user
+from sqlalchemy import select
 
 from companion.extensions import db
 from companion.models import ApiKey, AuditEvent, Patient, Therapist, TherapistDevice
@@ -90,3 +91,26 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def trail(
+    clinic_id: uuid.UUID, before: datetime | None, limit: int
+) -> tuple[list[AuditEvent], bool]:
+    """The clinic's audit rows, newest first: up to `limit` older than `before` (all when None),
+    and whether there are more."""
+    query = select(AuditEvent).where(AuditEvent.clinic_id == clinic_id)
+    if before is not None:
+        query = query.where(AuditEvent.at < before)
+    events = db.session.scalars(
+        query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit + 1)
+    ).all()
+    return list(events[:limit]), len(events) > limit
+
+
+def key_prefixes(clinic_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """How the clinic's API keys are named on its audit page: their first characters."""
+    return dict(
+        db.session.execute(
+            select(ApiKey.id, ApiKey.prefix).where(ApiKey.clinic_id == clinic_id)
+        ).all()
+    )

@@ -36,12 +36,13 @@ from companion.errors import APIError
 from companion.exports import checkins_csv as exports
 from companion.exports import fhir
 from companion.extensions import csrf, db, limiter
-from companion.models import ApiKey, CheckIn, Clinic, PatientLink, Reminder, Visit
+from companion.models import ApiKey, CheckIn, Clinic, PatientLink
 from companion.reminders.calendar import feed_url as calendar_feed_url
 from companion.reminders.subscriptions import delete_subscription, save_subscription
 from companion.timeutil import utcnow
 from companion.tokens import hash_token
 from companion.urls import absolute_url_for
+from companion.visits import history
 from companion.visits.record import (
     PatientDetails,
     VisitDetails,
@@ -155,9 +156,7 @@ def create_visit(principal: Clinic, body: VisitIn) -> tuple[Response, int]:
     },
 )
 def update_visit_api(principal: Clinic, body: VisitIn, visit_id: uuid.UUID) -> Response:
-    visit = db.session.scalar(
-        select(Visit).where(Visit.id == visit_id, Visit.clinic_id == principal.id)
-    )
+    visit = history.visit_in_clinic(principal.id, visit_id)
     if visit is None:
         raise APIError(404, "not_found", "No such visit.")
     if body.patient.ref != visit.patient.ref:
@@ -171,9 +170,7 @@ def update_visit_api(principal: Clinic, body: VisitIn, visit_id: uuid.UUID) -> R
     update_visit(visit, _patient_details(body), _visit_details(body), now)
     audit.record("visit.update", audit.current_actor(), ("visit", visit.id), now=now)
     db.session.commit()
-    rows = db.session.scalars(
-        select(Reminder).where(Reminder.visit_id == visit.id).order_by(Reminder.due_at)
-    )
+    rows = history.reminders_of(visit)
     updated = VisitUpdated(
         visit_id=visit.id,
         reminders=[
@@ -224,16 +221,10 @@ def require_clinic_key_or_therapist() -> Clinic:
     },
 )
 def visit_fhir(principal: Clinic, visit_id: uuid.UUID) -> Response:
-    visit = db.session.scalar(
-        select(Visit).where(Visit.id == visit_id, Visit.clinic_id == principal.id)
-    )
+    visit = history.visit_in_clinic(principal.id, visit_id)
     if visit is None:
         raise APIError(404, "not_found", "No such visit.")
-    checkins = list(
-        db.session.scalars(
-            select(CheckIn).where(CheckIn.visit_id == visit.id).order_by(CheckIn.recorded_at)
-        )
-    )
+    checkins = history.checkins_of(visit)
     now = utcnow()
     bundle = fhir.visit_bundle(visit, checkins, now)
     audit.record("export.fhir", audit.current_actor(), ("visit", visit.id), now=now)

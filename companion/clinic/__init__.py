@@ -13,12 +13,10 @@ from datetime import datetime
 
 from flask import Blueprint, abort
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from companion.audit import current_actor, record
-from companion.extensions import db
 from companion.models import Clinic, Visit
-from companion.visits import patient_data
+from companion.visits import history, patient_data
 
 bp = Blueprint("clinic", __name__)
 review_bp = Blueprint("review", __name__)
@@ -47,9 +45,7 @@ def current_clinic() -> Clinic:
 
 
 def visit_or_404(visit_id: uuid.UUID) -> Visit:
-    visit = db.session.scalar(
-        select(Visit).where(Visit.id == visit_id, Visit.clinic_id == current_user.clinic_id)
-    )
+    visit = history.visit_in_clinic(current_user.clinic_id, visit_id)
     if visit is None:
         abort(404)
     return visit

@@ -14,17 +14,14 @@ from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
+from companion import audit
 from companion.clinic import bp
-from companion.extensions import db
 from companion.models import (
-    ApiKey,
     AuditEvent,
-    Patient,
-    Visit,
     therapist_names,
 )
+from companion.visits import history
 
 AUDIT_ACTIONS: dict[str, LazyString] = {
     "queue.view": _l("Viewed the review queue"),
@@ -75,7 +72,7 @@ AUDIT_PAGE = 100
 def audit_page() -> str:
     """Who saw or changed what, when and from where: the clinic's audit trail, newest first."""
     clinic_id = current_user.clinic_id
-    query = select(AuditEvent).where(AuditEvent.clinic_id == clinic_id)
+    moment = None
     before = request.args.get("before")
     if before:
         try:
@@ -88,55 +85,22 @@ def audit_page() -> str:
             moment = moment.astimezone(UTC)
         except OverflowError:
             abort(400)  # 0001-01-01T00:00+14:00 is before the first moment UTC can hold
-        query = query.where(AuditEvent.at < moment)
-    events = db.session.scalars(
-        query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(AUDIT_PAGE + 1)
-    ).all()
-    more = len(events) > AUDIT_PAGE
-    events = events[:AUDIT_PAGE]
+    events, more = audit.trail(clinic_id, moment, AUDIT_PAGE)
     # Names for the actors, in two queries whatever the page holds.
     therapists = therapist_names(clinic_id)
-    keys = dict(
-        db.session.execute(
-            select(ApiKey.id, ApiKey.prefix).where(ApiKey.clinic_id == clinic_id)
-        ).all()
-    )
+    keys = audit.key_prefixes(clinic_id)
     # Links only to what still exists: a deleted patient's visits would only lead to a 404.
-    visit_targets = {e.target_id for e in events if e.target_type == "visit" and e.target_id}
-    patient_targets = {e.target_id for e in events if e.target_type == "patient" and e.target_id}
-    live_visits = {
-        str(v)
-        for v in db.session.scalars(
-            select(Visit.id).where(
-                Visit.clinic_id == clinic_id, Visit.id.in_(_uuids(visit_targets))
-            )
-        )
-    }
-    live_patients = {
-        str(p)
-        for p in db.session.scalars(
-            select(Patient.id).where(
-                Patient.clinic_id == clinic_id, Patient.id.in_(_uuids(patient_targets))
-            )
-        )
-    }
+    live = history.existing(
+        clinic_id,
+        {e.target_id for e in events if e.target_type == "visit" and e.target_id},
+        {e.target_id for e in events if e.target_type == "patient" and e.target_id},
+    )
     return render_template(
         "clinic/audit.html",
         events=events,
-        live_visits=live_visits,
-        live_patients=live_patients,
+        live=live,
         actor_name=lambda e: audit_actor(e, therapists, keys),
         labels=AUDIT_ACTIONS,
         next_before=events[-1].at.isoformat() if more else None,
         zone=current_user.clinic.timezone,
     )
-
-
-def _uuids(ids: set[str]) -> list[uuid.UUID]:
-    out = []
-    for raw in ids:
-        try:
-            out.append(uuid.UUID(raw))
-        except ValueError:
-            continue
-    return out

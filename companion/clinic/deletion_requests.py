@@ -16,7 +16,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import select
 
 from companion import audit
 from companion.clinic import bp, visit_or_404
@@ -28,11 +27,10 @@ from companion.forms import (
 )
 from companion.models import (
     DeletionRequest,
-    Patient,
     therapist_names,
 )
 from companion.timeutil import utcnow
-from companion.visits import patient_data
+from companion.visits import history, patient_data
 
 
 def _deletion_request_or_404(request_id: uuid.UUID) -> DeletionRequest:
@@ -66,14 +64,7 @@ def _deletions_page(
         forms[request_id] = form
     therapists = therapist_names(clinic_id)
     # Names for declined requests whose patient is still here; a deleted patient has none.
-    names = dict(
-        db.session.execute(
-            select(Patient.id, Patient.display_name).where(
-                Patient.clinic_id == clinic_id,
-                Patient.id.in_([r.patient_id for r in decided]),
-            )
-        ).all()
-    )
+    names = history.names_of(clinic_id, [r.patient_id for r in decided])
     return render_template(
         "clinic/deletion_requests.html",
         pending=pending,

@@ -18,7 +18,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
 
 from companion import audit
 from companion.alerts.queue import reason_text
@@ -36,7 +35,6 @@ from companion.forms import (
     VisitForm,
 )
 from companion.models import (
-    Patient,
     Visit,
     therapist_names,
 )
@@ -115,11 +113,7 @@ def new_visit() -> Response | str | tuple[str, int]:
         patient = None
         if existing:
             try:
-                patient = db.session.scalar(
-                    select(Patient).where(
-                        Patient.id == uuid.UUID(existing), Patient.clinic_id == clinic.id
-                    )
-                )
+                patient = patient_history.patient_in_clinic(clinic.id, uuid.UUID(existing))
             except ValueError:
                 patient = None
         if patient is not None:

@@ -29,6 +29,13 @@ class VisitSummary:
     open_alerts: int  # raised and not resolved yet
 
 
+def visit_in_clinic(clinic_id: uuid.UUID, visit_id: uuid.UUID) -> Visit | None:
+    """The visit, when it belongs to this clinic: another clinic's id finds nothing."""
+    return db.session.scalar(
+        select(Visit).where(Visit.id == visit_id, Visit.clinic_id == clinic_id)
+    )
+
+
 def patient_in_clinic(clinic_id: uuid.UUID, patient_id: uuid.UUID) -> Patient | None:
     """The patient, when they belong to this clinic: another clinic's id finds nothing."""
     return db.session.scalar(
@@ -154,3 +161,52 @@ def visit_record(visit: Visit) -> tuple[list[CheckIn], list[Reminder], list[Aler
         select(Alert).where(Alert.visit_id == visit.id).order_by(Alert.raised_at.desc())
     ).all()
     return list(checkins), list(reminders), list(alerts)
+
+
+def checkins_of(visit: Visit) -> list[CheckIn]:
+    """The visit's check-ins, oldest first (the FHIR export)."""
+    return list(
+        db.session.scalars(
+            select(CheckIn).where(CheckIn.visit_id == visit.id).order_by(CheckIn.recorded_at)
+        )
+    )
+
+
+def reminders_of(visit: Visit) -> list[Reminder]:
+    """The visit's reminders in due order (the API's answer to a corrected visit)."""
+    return list(
+        db.session.scalars(
+            select(Reminder).where(Reminder.visit_id == visit.id).order_by(Reminder.due_at)
+        )
+    )
+
+
+def existing(clinic_id: uuid.UUID, visit_ids: set[str], patient_ids: set[str]) -> set[str]:
+    """Which of these visit and patient ids (as text, from audit rows) still exist in the
+    clinic: a deleted patient's pages would only lead to a 404."""
+
+    def uuids(raw: set[str]) -> list[uuid.UUID]:
+        out = []
+        for value in raw:
+            try:
+                out.append(uuid.UUID(value))
+            except ValueError:
+                continue
+        return out
+
+    visits = select(Visit.id).where(Visit.clinic_id == clinic_id, Visit.id.in_(uuids(visit_ids)))
+    patients = select(Patient.id).where(
+        Patient.clinic_id == clinic_id, Patient.id.in_(uuids(patient_ids))
+    )
+    return {str(found) for found in db.session.scalars(visits.union_all(patients))}
+
+
+def names_of(clinic_id: uuid.UUID, patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The display names of those of these patients who are still in the clinic."""
+    return dict(
+        db.session.execute(
+            select(Patient.id, Patient.display_name).where(
+                Patient.clinic_id == clinic_id, Patient.id.in_(patient_ids)
+            )
+        ).all()
+    )
