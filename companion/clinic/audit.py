@@ -5,11 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from flask import (
-    abort,
-    render_template,
-    request,
-)
+from flask import abort, render_template, request
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -17,10 +13,7 @@ from flask_login import current_user
 
 from companion import audit
 from companion.clinic import bp
-from companion.models import (
-    AuditEvent,
-    therapist_names,
-)
+from companion.models import AuditEvent, therapist_names
 from companion.visits import history
 
 AUDIT_ACTIONS: dict[str, LazyString] = {

@@ -5,14 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import (
-    Response,
-    abort,
-    flash,
-    redirect,
-    render_template,
-    url_for,
-)
+from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -20,15 +13,8 @@ from flask_login import current_user
 from companion import audit
 from companion.clinic import bp, visit_or_404
 from companion.extensions import db
-from companion.forms import (
-    ActionForm,
-    ConfirmDeletionForm,
-    DeclineDeletionForm,
-)
-from companion.models import (
-    DeletionRequest,
-    therapist_names,
-)
+from companion.forms import ActionForm, ConfirmDeletionForm, DeclineDeletionForm
+from companion.models import DeletionRequest, therapist_names
 from companion.timeutil import utcnow
 from companion.visits import history, patient_data
 

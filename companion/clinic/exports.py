@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import (
-    Response,
-    render_template,
-    request,
-)
+from flask import Response, render_template, request
 from flask_babel import gettext as _
 
 from companion import audit

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from flask import (
-    abort,
-    render_template,
-    request,
-)
+from flask import abort, render_template, request
 from flask_login import current_user
 
 from companion import audit
 from companion.care.regions import BY_CODE as REGIONS
 from companion.clinic import bp
 from companion.extensions import db
-from companion.forms import (
-    SearchForm,
-)
+from companion.forms import SearchForm
 from companion.timeutil import to_local, utcnow
 from companion.visits import history as patient_history
 from companion.visits import patient_data

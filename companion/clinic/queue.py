@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import (
-    Response,
-    abort,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from companion import audit
@@ -20,9 +13,7 @@ from companion.alerts.queue import build_queue, reason_text
 from companion.care.clinic_rules import rules_for
 from companion.clinic import review_bp
 from companion.extensions import db
-from companion.forms import (
-    ReviewForm,
-)
+from companion.forms import ReviewForm
 from companion.timeutil import utcnow
 
 # On-track episodes need nobody's attention: the queue lists the newest few, the Patients page all.

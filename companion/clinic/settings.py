@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (
-    Response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -17,9 +11,7 @@ from companion.care.clinic_rules import EnvelopeStep, apply_settings, envelope_o
 from companion.care.triage import ENVELOPE
 from companion.clinic import review_bp
 from companion.extensions import db
-from companion.forms import (
-    ClinicSettingsForm,
-)
+from companion.forms import ClinicSettingsForm
 from companion.reminders.planning import replan_clinic_default
 from companion.timeutil import utcnow
 

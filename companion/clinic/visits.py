@@ -5,16 +5,7 @@ from __future__ import annotations
 import uuid
 
 import segno
-from flask import (
-    Response,
-    abort,
-    current_app,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import Response, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
@@ -30,14 +21,8 @@ from companion.care.regions import BY_CODE as REGIONS
 from companion.care.triage import SYMPTOMS
 from companion.clinic import FRESH_LINK, audit_visit, bp, current_clinic, visit_or_404
 from companion.extensions import db
-from companion.forms import (
-    ActionForm,
-    VisitForm,
-)
-from companion.models import (
-    Visit,
-    therapist_names,
-)
+from companion.forms import ActionForm, VisitForm
+from companion.models import Visit, therapist_names
 from companion.reminders.deliveries import REMINDER_KINDS, delivery_summary
 from companion.timeutil import (
     EARLIEST_YEAR,
