@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def select_locale() -> str:
     from companion.auth import current_link
-    from companion.patient.pages import LANGUAGE_COOKIE
+    from companion.patient import LANGUAGE_COOKIE
 
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in ("en", "es"):
@@ -104,7 +104,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     from companion.clinic import bp as clinic_bp
     from companion.clinic import settings as clinic_settings  # noqa: F401
-    from companion.patient import pages as patient
+
+    # Each patient page module adds its routes to the patient blueprint when imported.
+    from companion.patient import bp as patient_bp
+    from companion.patient import checkin, data, guide, history, reminders  # noqa: F401
     from companion.reminders import feed as calendar_feed
 
     errors.init_app(app)
@@ -112,7 +115,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     pwa.init_app(app)
     app.register_blueprint(auth.bp)
-    app.register_blueprint(patient.bp)
+    app.register_blueprint(patient_bp)
     app.register_blueprint(clinic_bp)
     app.register_blueprint(review_bp)
     app.register_blueprint(api.bp)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from companion.extensions import db
 from companion.models import Patient, PatientLink, Reminder, Visit
-from companion.patient.pages import webcal
+from companion.patient.reminders import webcal
 from companion.reminders.calendar import feed_url
 from companion.reminders.planning import AFTER_2H, AFTER_48H, AFTER_72H, DAY_7, quiet_length
 from companion.timeutil import utcnow

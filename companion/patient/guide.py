@@ -1,0 +1,77 @@
+"""The guide (home) page, the offline page and the language switch."""
+
+from __future__ import annotations
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from companion.care import guidance
+from companion.care.regions import BY_CODE as REGIONS
+from companion.care.regions import any_over_lung
+from companion.care.stretches import BY_CODE as STRETCHES
+from companion.care.stretches import DOSE, PURPOSE, STOP_IF
+from companion.patient import LANGUAGE_COOKIE, bp, page_context, page_data, require_link
+from companion.timeutil import hours_since, utcnow
+
+
+@bp.get("/")
+def home() -> str:
+    link = require_link()
+    now = utcnow()
+    visit = link.visit
+    hours = hours_since(visit.performed_at, now)
+    return render_template(
+        "patient/home.html",
+        **page_context(link),
+        hours=hours,
+        stage=guidance.current_stage(hours),
+        stages=guidance.STAGES,
+        normal=guidance.NORMAL,
+        call_clinic=guidance.CALL_CLINIC,
+        lung_field=any_over_lung(visit.regions),
+        regions=[REGIONS[c].label for c in visit.regions if c in REGIONS],
+        stretches=[STRETCHES[c] for c in visit.stretches if c in STRETCHES],
+        stretch_dose=DOSE,
+        stretch_stop=STOP_IF,
+        stretch_purpose=PURPOSE,
+    )
+
+
+@bp.get("/offline")
+def offline() -> str:
+    """Shown by the service worker for a page it has not kept. Needs no link: it holds no data."""
+    return render_template(
+        "patient/offline.html",
+        page_data=page_data(None),
+        emergency_number=current_app.config["EMERGENCY_NUMBER"],
+        emergency=guidance.EMERGENCY,
+    )
+
+
+@bp.post("/language")
+def language() -> Response:
+    require_link()
+    choice = request.form.get("language", "")
+    if choice not in ("en", "es"):
+        abort(400)
+    back = request.form.get("next_page", "")
+    # Only our own patient pages: never an open redirect ("//elsewhere.example" starts with "/").
+    if not back.startswith("/me/"):
+        back = url_for("patient.home")
+    response = redirect(back, code=303)
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        choice,
+        max_age=60 * 60 * 24 * 30,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["PATIENT_COOKIE_SECURE"],
+    )
+    return response
