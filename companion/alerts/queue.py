@@ -84,7 +84,7 @@ class Queue:
 
 
 def build_queue(clinic: Clinic, rules: dict[str, Any], now: datetime) -> Queue:
-    # The open episodes, and older visits whose red alert nobody has resolved (alerts.in_queue).
+    # The open episodes, and older visits whose red alert nobody has resolved (alerts.raising.in_queue).
     episodes = in_queue(clinic, now)
     items: dict[uuid.UUID, QueueItem] = {}
     for row in db.session.execute(

@@ -63,7 +63,7 @@ def raise_for_checkin(
 def open_episodes(clinic: Clinic, now: datetime) -> Any:
     """A subquery of the clinic's open episodes: each patient's newest visit, within the clinic's
     episode length. A newer visit of the same patient closes the earlier episode, as it takes
-    over its reminders (planning.supersede_earlier_visits)."""
+    over its reminders (reminders.planning.supersede_earlier_visits)."""
     ranked = (
         select(
             Visit.id.label("visit_id"),

@@ -91,7 +91,7 @@ def update_visit(
 ) -> None:
     """Correct a recorded visit (and its patient's zone, name or language), then re-plan.
 
-    Only unsent reminders move (planning.replan): whatever was already sent stays sent, so an
+    Only unsent reminders move (reminders.planning.replan): whatever was already sent stays sent, so an
     edit never sends a reminder twice. The patient reference is the patient's identity and is not
     changed here.
     """
