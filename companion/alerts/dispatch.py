@@ -41,8 +41,7 @@ from companion import channels
 from companion.alerts import devices as therapist_devices
 from companion.alerts.raising import open_episodes, raise_missing
 from companion.channels import email, webpush
-from companion.delivery import lease
-from companion.delivery.lease import retry_wait
+from companion.delivery.lease import lease_statement, retry_wait
 from companion.delivery.outcomes import record
 from companion.extensions import db
 from companion.models import Alert, AlertLevel, AlertNotice, Clinic, Therapist, TherapistDevice
@@ -79,7 +78,7 @@ def claim_statement(now: datetime, limit: int = RED_BATCH) -> Any:
         .order_by(Alert.raised_at)
         .limit(limit)
     )
-    return lease.lease_statement(Alert, candidates, notify_lease_until=now + LEASE)
+    return lease_statement(Alert, candidates, notify_lease_until=now + LEASE)
 
 
 def claim_red(now: datetime, limit: int = RED_BATCH) -> list[uuid.UUID]:

@@ -36,7 +36,7 @@ from companion import channels
 from companion.care.clinic_rules import rules_for
 from companion.care.triage import RULES, envelope_window
 from companion.channels import webpush
-from companion.delivery import lease as lease_rows
+from companion.delivery.lease import claim as lease_rows
 from companion.delivery.lease import retry_wait
 from companion.delivery.outcomes import record
 from companion.extensions import db
@@ -132,7 +132,7 @@ def claim(
         .order_by(Reminder.due_at)
         .limit(limit)
     )
-    ids = lease_rows.claim(
+    ids = lease_rows(
         Reminder, due, lease_until=now + lease, claim_token=token, attempts=Reminder.attempts + 1
     )
     return token, ids
