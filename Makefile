@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 export PORT
 
-.PHONY: run test lint install install-dev translations messages chromium npm bench bench-dispatch clean
+.PHONY: run test test-clock lint install install-dev translations messages chromium faketime npm bench bench-dispatch clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,31 @@ lint: install-dev
 
 test: install-dev chromium lint
 	$(BIN)/pytest
+
+# No test may depend on the date, the hour or the machine's time zone: the suite but the browser
+# tests (they drive a real chromium), under Debian's libfaketime at four clocks that keep ticking:
+# 45 and 200 days ahead (the other side of daylight saving in Europe and the US), and tomorrow at
+# 23:45 and at 03:10 UTC, each in a time zone whose date is not UTC's. The clock is moved by an
+# offset in seconds, so the worker processes a test starts share its clock. libfaketime 0.9.10
+# cannot fake the monotonic clock under Python (timed waits would last years), hence
+# FAKETIME_DONT_FAKE_MONOTONIC=1, and tests/libfaketime.py works around its broken time.sleep().
+# Only pytest runs under it; every clock runs, and the target fails if any of them failed.
+TEST_CLOCKS := "+45 days|America/New_York" "+200 days|Europe/Madrid" \
+	"tomorrow 23:45|Pacific/Kiritimati" "tomorrow 03:10|America/Los_Angeles"
+test-clock: install-dev faketime
+	@status=0; for spec in $(TEST_CLOCKS); do \
+	  clock=$${spec%|*}; zone=$${spec#*|}; \
+	  offset=$$(( $$(date -u -d "$$clock" +%s) - $$(date -u +%s) )); \
+	  echo "== test-clock: $$(date -u -d "$$clock" '+%F %H:%M') UTC ($$clock), TZ=$$zone"; \
+	  TZ=$$zone FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "+$$offset" \
+	    $(BIN)/python -m pytest -p tests.libfaketime -m "not e2e" -q -p no:cacheprovider \
+	    || status=1; \
+	done; exit $$status
+
+faketime:
+	@command -v faketime >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq faketime >/dev/null; \
+	  else echo "faketime is missing (apt-get install faketime): make test-clock needs it"; exit 1; fi; }
 
 # Reminders per second for one and three workers (issue 4). Needs PostgreSQL on 127.0.0.1; the
 # script creates the database and drops its schema on every run, so give it one of its own.

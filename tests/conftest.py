@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 from sqlalchemy import text
+from time_machine import TimeMachineFixture
 
 from companion import create_app
 from companion.auth import hash_password
@@ -33,6 +34,9 @@ from companion.visits.record import (
 )
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+# The moment the `now` fixture pins: a Wednesday, 10:00 UTC (11:00 in Madrid), far from any
+# daylight-saving change. No test reads the real clock; `make test-clock` runs them at other ones.
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 
 
@@ -104,16 +108,12 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
-def now() -> datetime:
-    return utcnow()
-
-
-def zone_where_it_is(hour: int, now: datetime) -> str:
-    """A time zone whose wall clock shows `hour` o'clock (and some minutes) at `now`. Tests whose
-    server or worker reads the real clock put their patients there, so what gets planned or held
-    back for quiet hours does not depend on the time of day the suite runs."""
-    offset = (hour - now.hour + 12) % 24 - 12  # -12 .. +11 hours from UTC; Etc covers -12 .. +14
-    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # POSIX signs: Etc/GMT-2 is UTC+2
+def now(time_machine: TimeMachineFixture) -> datetime:
+    """NOW, with the whole process clock moved there: what views, CLI commands and workers in this
+    process read (`utcnow()`, `time.time()`) starts at NOW and ticks on from it. A test with a
+    moment of its own calls `time_machine.move_to(moment)` instead."""
+    time_machine.move_to(NOW)
+    return NOW
 
 
 # --- factories ------------------------------------------------------------------------------------
@@ -217,9 +217,9 @@ def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
 
 
 @pytest.fixture
-def patient_client(client, make_clinic, make_visit):
-    """A client holding a patient cookie for a visit 3 hours ago."""
-    visit = make_visit(make_clinic())
+def patient_client(client, make_clinic, make_visit, now):
+    """A client holding a patient cookie for a visit 3 hours before `now` (the clock is pinned)."""
+    visit = make_visit(make_clinic(), now=now)
     assert client.get(visit.url).status_code == 303
     client.visit = visit.visit
     return client

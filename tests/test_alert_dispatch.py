@@ -390,10 +390,11 @@ def test_without_smtp_only_push_goes_out(app, clinic_team, make_visit, push_serv
     assert smtp.received == [] and notices(channel="email") == []
 
 
-def test_the_cli_dispatches_once(app, clinic_team, make_visit, push_service):
+def test_the_cli_dispatches_once(app, clinic_team, make_visit, push_service, time_machine):
+    time_machine.move_to(NOW)  # the command reads the clock
     clinic, _team, phones = clinic_team
-    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=20)).visit
-    checkin(visit, datetime.now(UTC), 3, ["breathless"])
+    visit = make_visit(clinic, performed_at=NOW - timedelta(hours=20), now=NOW).visit
+    checkin(visit, NOW, 3, ["breathless"])
     result = app.test_cli_runner().invoke(args=["alerts", "dispatch"])
     assert result.exit_code == 0, result.output
     assert "red alerts: 1" in result.output

@@ -16,6 +16,7 @@ from companion.care import stretches
 from companion.extensions import db
 from companion.models import AuditEvent, CheckIn, Patient, PatientLink, Reminder, Visit
 from companion.tokens import hash_token
+from tests.conftest import NOW
 
 VISIT = {
     "patient": {"ref": "P-1", "display_name": "Ana", "timezone": "Europe/Madrid", "language": "es"},
@@ -43,7 +44,7 @@ def key(make_clinic, make_api_key) -> str:
 def checkin_body(**changes: Any) -> dict[str, Any]:
     body = {
         "id": str(uuid.uuid4()),
-        "recorded_at": datetime.now(UTC).isoformat(),
+        "recorded_at": NOW.isoformat(),  # `patient_client` pins the clock there
         "soreness": 4,
         "usual_pain": 3,
         "symptoms": [],
@@ -317,16 +318,16 @@ def test_checkins_need_the_patient_cookie(client):
     assert client.get("/api/v1/checkins").status_code == 401
 
 
-def test_a_revoked_link_ends_the_patient_cookie(patient_client):
+def test_a_revoked_link_ends_the_patient_cookie(patient_client, now):
     for link in patient_client.visit.links:
-        link.revoked_at = datetime.now(UTC)
+        link.revoked_at = now
     db.session.commit()
     assert patient_client.post("/api/v1/checkins", json=checkin_body()).status_code == 401
 
 
-def test_an_expired_link_ends_the_patient_cookie(patient_client):
+def test_an_expired_link_ends_the_patient_cookie(patient_client, now):
     for link in patient_client.visit.links:
-        link.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        link.expires_at = now - timedelta(seconds=1)
     db.session.commit()
     assert patient_client.get("/api/v1/checkins").status_code == 401
 
@@ -424,8 +425,10 @@ def test_a_checkin_for_another_visit_is_refused_and_not_stored(patient_client):
 # --- correcting a visit ---------------------------------------------------------------------------
 
 
-def _future_visit(client, key: str) -> tuple[str, dict[str, Any]]:
-    body = {**VISIT, "performed_at": "2099-11-20T09:00:00+01:00"}
+def _visit_at_now(client, key: str) -> tuple[str, dict[str, Any]]:
+    """A visit just recorded (the caller pins the clock with `now`), so no reminder has ended."""
+    body = {**VISIT, "performed_at": "2026-11-25T11:00:00+01:00"}
+    assert datetime.fromisoformat(body["performed_at"]) == NOW
     return post_visit(client, key, body).get_json()["visit_id"], body
 
 
@@ -435,12 +438,12 @@ def put_visit(client, key: str, visit_id: str, body: Any) -> Any:
     )
 
 
-def test_correcting_a_visit_through_the_api_re_plans_its_reminders(client, key):
-    visit_id, body = _future_visit(client, key)
+def test_correcting_a_visit_through_the_api_re_plans_its_reminders(client, key, now):
+    visit_id, body = _visit_at_now(client, key)
     before = {r.kind: r.due_at for r in db.session.scalars(select(Reminder))}
 
     response = put_visit(
-        client, key, visit_id, {**body, "performed_at": "2099-11-20T10:30:00+01:00"}
+        client, key, visit_id, {**body, "performed_at": "2026-11-25T12:30:00+01:00"}
     )
 
     assert response.status_code == 200, response.get_json()
@@ -451,39 +454,35 @@ def test_correcting_a_visit_through_the_api_re_plans_its_reminders(client, key):
     assert moved - before["after_48h"] == timedelta(hours=1, minutes=30)
     assert {r["status"] for r in data["reminders"]} == {"planned"}
     assert db.session.get(Visit, uuid.UUID(visit_id)).performed_at == datetime(
-        2099, 11, 20, 9, 30, tzinfo=UTC
+        2026, 11, 25, 11, 30, tzinfo=UTC
     )
     assert "visit.update" in db.session.scalars(select(AuditEvent.action)).all()
 
 
-def test_a_visit_cannot_move_to_another_patient(client, key):
-    visit_id, body = _future_visit(client, key)
+def test_a_visit_cannot_move_to_another_patient(client, key, now):
+    visit_id, body = _visit_at_now(client, key)
     other = {**body, "patient": {**body["patient"], "ref": "P-2"}}
 
     response = put_visit(client, key, visit_id, other)
 
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "patient_mismatch"
-    assert db.session.get(Visit, uuid.UUID(visit_id)).performed_at == datetime(
-        2099, 11, 20, 8, 0, tzinfo=UTC
-    )
+    assert db.session.get(Visit, uuid.UUID(visit_id)).performed_at == NOW
 
 
-def test_another_clinics_visit_is_not_found(client, key, make_clinic, make_api_key):
-    visit_id, body = _future_visit(client, key)
+def test_another_clinics_visit_is_not_found(client, key, make_clinic, make_api_key, now):
+    visit_id, body = _visit_at_now(client, key)
     stranger = make_api_key(make_clinic())
 
     assert put_visit(client, stranger, visit_id, body).status_code == 404
     assert put_visit(client, "ak_wrong", visit_id, body).status_code == 401
 
 
-def test_a_bad_correction_is_a_422_and_changes_nothing(client, key):
-    visit_id, body = _future_visit(client, key)
+def test_a_bad_correction_is_a_422_and_changes_nothing(client, key, now):
+    visit_id, body = _visit_at_now(client, key)
 
     response = put_visit(client, key, visit_id, {**body, "performed_at": "tomorrow"})
 
     assert response.status_code == 422
     assert response.get_json()["error"]["field"] == "performed_at"
-    assert db.session.get(Visit, uuid.UUID(visit_id)).performed_at == datetime(
-        2099, 11, 20, 8, 0, tzinfo=UTC
-    )
+    assert db.session.get(Visit, uuid.UUID(visit_id)).performed_at == NOW

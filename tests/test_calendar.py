@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask_babel import force_locale
@@ -28,8 +29,6 @@ from companion.visits.record import (
     find_or_create_patient,
     record_visit,
 )
-
-from .conftest import zone_where_it_is
 
 ROOT = Path(__file__).resolve().parent.parent
 # A fixed moment for domain tests: 08:00 UTC (09:00 in Madrid) on a plain Monday, far from DST.
@@ -83,10 +82,10 @@ def fixed_visit(make_clinic, make_visit) -> Visit:
 def test_feed_has_one_event_with_one_alarm_per_reminder_at_its_utc_due_time(
     client, make_clinic, make_visit, now
 ):
-    # 10:00 local an hour ago: no reminder merges with another or falls in quiet hours.
-    zone = zone_where_it_is(11, now)
+    # 10:00 in Madrid an hour ago: no reminder merges with another or falls in quiet hours.
+    assert now.astimezone(ZoneInfo("Europe/Madrid")).hour == 11
     visit = make_visit(
-        make_clinic(), timezone=zone, performed_at=now - timedelta(hours=1), now=now
+        make_clinic(), timezone="Europe/Madrid", performed_at=now - timedelta(hours=1), now=now
     ).visit
     planned = rows(visit)
     assert len(planned) >= 5  # the whole episode is ahead, so the comparison below means something
@@ -324,7 +323,7 @@ def test_dtstamp_is_the_moment_the_feed_was_made(fixed_visit):
 
 
 def test_creating_a_visit_returns_a_calendar_url_that_serves_the_feed(
-    client, app, make_clinic, make_api_key
+    client, app, make_clinic, make_api_key, now
 ):
     app.config["PUBLIC_URL"] = "https://care.example"
     key = make_api_key(make_clinic())
@@ -335,7 +334,7 @@ def test_creating_a_visit_returns_a_calendar_url_that_serves_the_feed(
             "timezone": "Europe/Madrid",
             "language": "es",
         },
-        "performed_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "performed_at": (now - timedelta(hours=1)).isoformat(),
         "regions": ["neck"],
     }
     response = client.post("/api/v1/visits", json=body, headers={"Authorization": f"Bearer {key}"})
@@ -356,7 +355,7 @@ def test_creating_a_visit_returns_a_calendar_url_that_serves_the_feed(
     assert "calendar_url" in schema["VisitCreated"]["required"]
 
 
-def test_the_feed_is_rate_limited_per_feed_not_per_address(tmp_path):
+def test_the_feed_is_rate_limited_per_feed_not_per_address(tmp_path, now):
     from .conftest import build_app
 
     app = build_app(tmp_path, RATELIMIT_ENABLED=True, CALENDAR_RATE_LIMIT="2 per minute")
@@ -369,7 +368,6 @@ def test_the_feed_is_rate_limited_per_feed_not_per_address(tmp_path):
             patient = find_or_create_patient(
                 clinic, PatientDetails(ref, "X", "Europe/Madrid", "en")
             )
-            now = datetime.now(UTC)
             _, issued = record_visit(
                 clinic,
                 patient,

@@ -209,16 +209,17 @@ def test_demo_prints_links_under_the_given_base_url(runner):
 # --- quiet hours, reminders, push keys ------------------------------------------------------------
 
 
-def test_clinic_quiet_hours_are_stored_and_open_visits_re_planned(runner, make_visit):
+def test_clinic_quiet_hours_are_stored_and_open_visits_re_planned(runner, make_visit, time_machine):
     from datetime import UTC, datetime, time
 
     from companion.models import Reminder
     from companion.reminders.planning import NEXT_MORNING
 
+    at = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)  # 09:00 Madrid
+    time_machine.move_to(at)  # the command re-plans at the moment of the visit: nothing ended yet
     assert create_clinic(runner, "Quiet Physio", "--timezone", "Europe/Madrid").exit_code == 0
     clinic = db.session.scalar(select(Clinic).where(Clinic.name == "Quiet Physio"))
     assert (clinic.quiet_start, clinic.quiet_end) == (time(21, 30), time(8, 0))
-    at = datetime(2099, 11, 20, 8, 0, tzinfo=UTC)  # 09:00 Madrid, far ahead: nothing expired
     visit = make_visit(clinic, performed_at=at, now=at).visit
 
     result = runner.invoke(args=["clinic", "quiet-hours", "Quiet Physio", "21:00-09:30"])
@@ -229,7 +230,7 @@ def test_clinic_quiet_hours_are_stored_and_open_visits_re_planned(runner, make_v
     morning = db.session.scalar(
         select(Reminder).where(Reminder.visit_id == visit.id, Reminder.kind == NEXT_MORNING)
     )
-    assert morning.due_at == datetime(2099, 11, 21, 8, 30, tzinfo=UTC)  # 09:30 Madrid
+    assert morning.due_at == datetime(2026, 11, 21, 8, 30, tzinfo=UTC)  # 09:30 Madrid
 
 
 def test_bad_quiet_hours_are_refused_and_change_nothing(runner):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 from sqlalchemy import func, select
 
@@ -75,20 +74,20 @@ def test_pages_need_a_signed_in_therapist(client):
         assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
 
 
-def test_an_idle_session_is_signed_out(client, make_clinic, make_therapist):
+def test_an_idle_session_is_signed_out(client, make_clinic, make_therapist, now):
     sign_in(client, make_therapist(make_clinic()).email)
     with client.session_transaction() as session:
-        session["last_seen"] = time.time() - 31 * 60
+        session["last_seen"] = now.timestamp() - 31 * 60
     response = client.get("/patients")
     assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
 
 
 def test_a_session_ends_after_the_absolute_timeout_even_when_active(
-    client, make_clinic, make_therapist
+    client, make_clinic, make_therapist, now
 ):
     sign_in(client, make_therapist(make_clinic()).email)
     with client.session_transaction() as session:
-        session["signed_in_at"] = time.time() - 12 * 3600 - 1
+        session["signed_in_at"] = now.timestamp() - 12 * 3600 - 1
     assert client.get("/patients").status_code == 302
 
 

@@ -19,7 +19,6 @@ from companion.models import Patient, PatientLink, Reminder, Visit
 from companion.patient.reminders import webcal
 from companion.reminders.calendar import feed_url
 from companion.reminders.planning import AFTER_2H, AFTER_48H, AFTER_72H, DAY_7, quiet_length
-from companion.timeutil import utcnow
 
 from .conftest import csrf_from
 from .test_patient import open_link
@@ -31,9 +30,9 @@ ZONE = "Asia/Tokyo"
 TOKYO = ZoneInfo(ZONE)
 
 
-def local_morning(days_ago: int) -> datetime:
-    """10:00 in Tokyo, `days_ago` days before today's date there, as UTC."""
-    today = utcnow().astimezone(TOKYO).date()
+def local_morning(days_ago: int, now: datetime) -> datetime:
+    """10:00 in Tokyo, `days_ago` days before `now`'s date there, as UTC."""
+    today = now.astimezone(TOKYO).date()
     day = today - timedelta(days=days_ago)
     return datetime(day.year, day.month, day.day, 10, 0, tzinfo=TOKYO).astimezone(ZoneInfo("UTC"))
 
@@ -150,9 +149,9 @@ def test_the_reminders_page_is_never_cached(patient_client):
 
 
 def test_saving_quiet_hours_stores_them_and_moves_the_planned_reminders_out_of_them(
-    client, make_clinic, make_visit
+    client, make_clinic, make_visit, now
 ):
-    visit = make_visit(make_clinic(), timezone=ZONE, performed_at=local_morning(1))
+    visit = make_visit(make_clinic(), timezone=ZONE, performed_at=local_morning(1, now))
     open_link(client, visit)
     before = reminders_of(visit.visit)
     # Planned from a 10:00 visit: 48 h, 72 h and a week later, all at 10:00 Tokyo time.
@@ -185,11 +184,11 @@ def test_saving_quiet_hours_stores_them_and_moves_the_planned_reminders_out_of_t
 
 
 def test_quiet_hours_move_the_latest_visits_reminders_and_leave_earlier_ones_ended(
-    client, make_clinic, make_visit
+    client, make_clinic, make_visit, now
 ):
     clinic = make_clinic()
-    earlier = make_visit(clinic, ref="P-7", timezone=ZONE, performed_at=local_morning(2))
-    latest = make_visit(clinic, ref="P-7", timezone=ZONE, performed_at=local_morning(0))
+    earlier = make_visit(clinic, ref="P-7", timezone=ZONE, performed_at=local_morning(2, now))
+    latest = make_visit(clinic, ref="P-7", timezone=ZONE, performed_at=local_morning(0, now))
     assert earlier.visit.patient_id == latest.visit.patient_id
     open_link(client, latest)
     assert post_quiet(client, "09:30", "11:00")[0] == 303
@@ -198,8 +197,8 @@ def test_quiet_hours_move_the_latest_visits_reminders_and_leave_earlier_ones_end
     assert reminders_of(earlier.visit)[DAY_7].status == "cancelled"
 
 
-def test_the_clinics_quiet_hours_can_be_taken_back(client, make_clinic, make_visit):
-    visit = make_visit(make_clinic(), timezone=ZONE, performed_at=local_morning(1))
+def test_the_clinics_quiet_hours_can_be_taken_back(client, make_clinic, make_visit, now):
+    visit = make_visit(make_clinic(), timezone=ZONE, performed_at=local_morning(1, now))
     open_link(client, visit)
     assert post_quiet(client, "09:00", "12:00")[0] == 303
     assert post_action(client, "/me/reminders/quiet-hours/clinic") == 303
@@ -224,9 +223,11 @@ def test_the_clinics_quiet_hours_can_be_taken_back(client, make_clinic, make_vis
     ],
 )
 def test_bad_quiet_hours_are_refused_in_the_patients_language_and_change_nothing(
-    start, end, message, client, make_clinic, make_visit
+    start, end, message, client, make_clinic, make_visit, now
 ):
-    visit = make_visit(make_clinic(), language="es", timezone=ZONE, performed_at=local_morning(1))
+    visit = make_visit(
+        make_clinic(), language="es", timezone=ZONE, performed_at=local_morning(1, now)
+    )
     open_link(client, visit)
     before = {kind: row.due_at for kind, row in reminders_of(visit.visit).items()}
     status, html = post_quiet(client, start, end)
@@ -240,8 +241,8 @@ def test_bad_quiet_hours_are_refused_in_the_patients_language_and_change_nothing
     assert {kind: row.due_at for kind, row in reminders_of(visit.visit).items()} == before
 
 
-def test_quiet_hours_accept_seconds_and_wrap_midnight(client, make_clinic, make_visit):
-    open_link(client, make_visit(make_clinic(), timezone=ZONE, performed_at=local_morning(1)))
+def test_quiet_hours_accept_seconds_and_wrap_midnight(client, make_clinic, make_visit, now):
+    open_link(client, make_visit(make_clinic(), timezone=ZONE, performed_at=local_morning(1, now)))
     assert post_quiet(client, "23:15:00", "07:45")[0] == 303
     assert "from 11:15 PM to 7:45 AM" in page(client)
 
@@ -251,8 +252,8 @@ def test_quiet_hours_length_wraps_midnight():
     assert quiet_length(time(9, 0), time(12, 0)) == timedelta(hours=3)
 
 
-def test_the_forms_need_their_csrf_token(client, make_clinic, make_visit):
-    visit = make_visit(make_clinic(), timezone=ZONE, performed_at=local_morning(1))
+def test_the_forms_need_their_csrf_token(client, make_clinic, make_visit, now):
+    visit = make_visit(make_clinic(), timezone=ZONE, performed_at=local_morning(1, now))
     open_link(client, visit)
     page(client)  # the session has a CSRF token; the posts below leave it out
     before = {kind: row.due_at for kind, row in reminders_of(visit.visit).items()}
@@ -274,9 +275,9 @@ def test_the_forms_need_their_csrf_token(client, make_clinic, make_visit):
 
 
 def test_fully_recovered_stops_the_reminders_and_start_again_brings_back_those_still_ahead(
-    client, make_clinic, make_visit
+    client, make_clinic, make_visit, now
 ):
-    performed = local_morning(2)
+    performed = local_morning(2, now)
     # Recorded at the visit, so every reminder was stored; no worker ran since.
     visit = make_visit(make_clinic(), timezone=ZONE, performed_at=performed, now=performed)
     open_link(client, visit)
@@ -297,7 +298,6 @@ def test_fully_recovered_stops_the_reminders_and_start_again_brings_back_those_s
     assert {row.status for row in reminders_of(visit.visit).values()} == {"cancelled"}
 
     assert post_action(client, "/me/reminders/resume") == 303
-    now = utcnow()
     rows = reminders_of(visit.visit)
     assert db.session.get(Visit, visit.visit.id).recovered_at is None
     for kind, row in rows.items():

@@ -22,14 +22,21 @@ from companion.reminders import dispatch as reminders
 from companion.reminders.planning import AFTER_2H, DAY_7, KINDS
 from companion.reminders.subscriptions import save_subscription
 from companion.timeutil import utcnow
-from tests.conftest import zone_where_it_is
 from tests.pushserver import PushService
 
 ROOT = Path(__file__).resolve().parent.parent
+# `flask` with the process clock moved first (time-machine) to the moment given as its first
+# argument: the worker lives at the test's pinned moment, like the test itself.
+FLASK_AT = (
+    "import sys, time_machine; time_machine.travel(sys.argv.pop(1)).start(); "
+    "from flask.cli import main; main()"
+)
+DISPATCH = ["--app", "wsgi", "reminders", "dispatch"]
 
 
 def worker(app, tmp_path: Path, **env: str) -> subprocess.Popen[str]:
-    """Start `flask reminders dispatch` as its own process, on the test's database."""
+    """Start `flask reminders dispatch` as its own process, on the test's database and at the
+    test's (pinned) moment."""
     environ = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", ""),
@@ -40,7 +47,7 @@ def worker(app, tmp_path: Path, **env: str) -> subprocess.Popen[str]:
         **env,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "reminders", "dispatch"],
+        [sys.executable, "-c", FLASK_AT, utcnow().isoformat(), *DISPATCH],
         cwd=ROOT,
         env=environ,
         stdout=subprocess.PIPE,
@@ -50,9 +57,9 @@ def worker(app, tmp_path: Path, **env: str) -> subprocess.Popen[str]:
 
 
 def make_due(visits, kinds, now) -> None:
-    """Give these visits exactly one reminder of each kind, due now (the worker reads the real
-    clock). The rows are written here rather than planned, because which moments a visit plans
-    depends on the time of day the suite runs (quiet hours, merging)."""
+    """Give these visits exactly one reminder of each kind, due now (the worker's clock is pinned
+    to the test's). The rows are written here rather than planned, so that every kind is due at
+    once."""
     ids = [v.id for v in visits]
     db.session.execute(delete(Reminder).where(Reminder.visit_id.in_(ids)))
     db.session.add_all(
@@ -69,11 +76,10 @@ def make_due(visits, kinds, now) -> None:
 
 
 def test_a_worker_killed_between_send_and_finish_sends_again_after_the_lease(
-    app, tmp_path, make_clinic, make_visit
+    app, tmp_path, make_clinic, make_visit, now
 ):
     app.config["PUSH_ENDPOINT_ALLOWLIST"] = ("127.0.0.1",)
-    now = utcnow()
-    visit = make_visit(make_clinic(), timezone=zone_where_it_is(12, now), now=now).visit
+    visit = make_visit(make_clinic(), timezone="Europe/Madrid", now=now).visit  # 11:00 there
     make_due([visit], [AFTER_2H], now)
     with PushService(app_public_key=app.config["VAPID_PUBLIC_KEY"]) as push_service:
         browser = push_service.new_subscription()
@@ -109,13 +115,12 @@ def test_a_worker_killed_between_send_and_finish_sends_again_after_the_lease(
 
 @pytest.mark.postgres
 def test_three_workers_deliver_2000_reminders_each_exactly_once(
-    app, tmp_path, make_clinic, make_visit
+    app, tmp_path, make_clinic, make_visit, now
 ):
     app.config["PUSH_ENDPOINT_ALLOWLIST"] = ("127.0.0.1",)
-    now = utcnow()
     clinic = make_clinic()
-    zone = zone_where_it_is(12, now)
-    visits = [make_visit(clinic, timezone=zone, now=now).visit for _ in range(400)]
+    # 11:00 in Madrid: outside quiet hours, which would hold reminders back.
+    visits = [make_visit(clinic, timezone="Europe/Madrid", now=now).visit for _ in range(400)]
     kinds = [k for k in KINDS if k != DAY_7]  # five kinds x 400 visits
     make_due(visits, kinds, now)
     assert db.session.scalar(select(func.count()).select_from(Reminder)) == 2000

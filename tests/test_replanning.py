@@ -16,6 +16,8 @@ from tests.conftest import csrf_from, sign_in
 
 # 09:00 in Madrid (UTC+1 in November).
 VISIT_AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+# When the therapist uses the pages below: the process clock is pinned there (the views read it).
+THAT_MORNING = VISIT_AT + timedelta(hours=3)
 
 
 def rows(visit) -> dict[str, Reminder]:
@@ -121,8 +123,9 @@ def _edit_form(client, visit, **changes):
 
 
 def test_the_edit_form_corrects_the_time_and_re_plans(
-    client, make_clinic, make_therapist, make_visit
+    client, make_clinic, make_therapist, make_visit, time_machine
 ):
+    time_machine.move_to(THAT_MORNING)
     clinic = make_clinic()
     sign_in(client, make_therapist(clinic).email)
     visit = make_visit(clinic, performed_at=VISIT_AT, now=VISIT_AT).visit
@@ -139,8 +142,9 @@ def test_the_edit_form_corrects_the_time_and_re_plans(
 
 
 def test_the_edit_form_refuses_a_new_reference_and_changes_nothing(
-    client, make_clinic, make_therapist, make_visit
+    client, make_clinic, make_therapist, make_visit, time_machine
 ):
+    time_machine.move_to(THAT_MORNING)
     clinic = make_clinic()
     sign_in(client, make_therapist(clinic).email)
     visit = make_visit(clinic, performed_at=VISIT_AT, now=VISIT_AT).visit
@@ -155,7 +159,10 @@ def test_the_edit_form_refuses_a_new_reference_and_changes_nothing(
     assert {k: r.due_at for k, r in rows(visit).items()} == before
 
 
-def test_another_clinics_visit_cannot_be_edited(client, make_clinic, make_therapist, make_visit):
+def test_another_clinics_visit_cannot_be_edited(
+    client, make_clinic, make_therapist, make_visit, time_machine
+):
+    time_machine.move_to(THAT_MORNING)
     sign_in(client, make_therapist(make_clinic()).email)
     other = make_visit(make_clinic(), performed_at=VISIT_AT, now=VISIT_AT).visit
 
@@ -163,8 +170,9 @@ def test_another_clinics_visit_cannot_be_edited(client, make_clinic, make_therap
 
 
 def test_the_visit_page_shows_each_reminder_in_the_patients_time_and_what_happened(
-    client, make_clinic, make_therapist, make_visit
+    client, make_clinic, make_therapist, make_visit, time_machine
 ):
+    time_machine.move_to(THAT_MORNING)
     clinic = make_clinic()
     sign_in(client, make_therapist(clinic).email)
     visit = make_visit(clinic, performed_at=VISIT_AT, now=VISIT_AT).visit

@@ -237,16 +237,17 @@ def test_clinic_envelope_changes_what_is_amber(in_request, make_clinic, make_vis
 
 
 @pytest.fixture
-def signed_in(client, make_clinic, make_therapist):
+def signed_in(client, make_clinic, make_therapist, now):
+    # The clock is pinned (`now`) before the session starts, so its timeouts count from there.
     clinic = make_clinic()
     therapist = make_therapist(clinic)
     sign_in(client, therapist.email)
     return client, clinic, therapist
 
 
-def test_queue_page_lists_items_with_reasons(signed_in, make_visit):
+def test_queue_page_lists_items_with_reasons(signed_in, make_visit, now):
     client, clinic, _ = signed_in
-    visit = make_visit(clinic, name="Pia", performed_at=datetime.now(UTC) - timedelta(hours=26))
+    visit = make_visit(clinic, name="Pia", performed_at=now - timedelta(hours=26))
     checkin(visit.visit, 25, 1, ["breathless"])
     page = client.get("/")
     html = page.get_data(as_text=True)
@@ -259,9 +260,9 @@ def test_queue_page_lists_items_with_reasons(signed_in, make_visit):
     )
 
 
-def test_queue_page_acknowledges_and_resolves_with_audit(signed_in, make_visit):
+def test_queue_page_acknowledges_and_resolves_with_audit(signed_in, make_visit, now):
     client, clinic, therapist = signed_in
-    visit = make_visit(clinic, name="Pia", performed_at=datetime.now(UTC) - timedelta(hours=26))
+    visit = make_visit(clinic, name="Pia", performed_at=now - timedelta(hours=26))
     checkin(visit.visit, 25, 1, ["breathless"])
     html = client.get("/").get_data(as_text=True)
     ids = re.search(r'name="alerts" value="([^"]+)"', html).group(1)
@@ -292,9 +293,9 @@ def test_queue_page_acknowledges_and_resolves_with_audit(signed_in, make_visit):
 
 
 @pytest.mark.parametrize("alerts_value", ["", "not-a-uuid", str(uuid.uuid4())])
-def test_bad_or_foreign_alert_ids_change_nothing(signed_in, make_visit, alerts_value):
+def test_bad_or_foreign_alert_ids_change_nothing(signed_in, make_visit, alerts_value, now):
     client, clinic, _ = signed_in
-    visit = make_visit(clinic, performed_at=datetime.now(UTC) - timedelta(hours=26))
+    visit = make_visit(clinic, performed_at=now - timedelta(hours=26))
     checkin(visit.visit, 25, 1, ["breathless"])
     token = csrf_from(client.get("/").get_data(as_text=True))
     response = client.post(
@@ -306,10 +307,10 @@ def test_bad_or_foreign_alert_ids_change_nothing(signed_in, make_visit, alerts_v
     assert db.session.scalar(select(func.count()).where(Alert.resolved_at.is_(None))) == 1
 
 
-def test_another_clinics_alerts_cannot_be_resolved(signed_in, make_clinic, make_visit):
+def test_another_clinics_alerts_cannot_be_resolved(signed_in, make_clinic, make_visit, now):
     client, _, _ = signed_in
     other = make_clinic()
-    visit = make_visit(other, performed_at=datetime.now(UTC) - timedelta(hours=26))
+    visit = make_visit(other, performed_at=now - timedelta(hours=26))
     checkin(visit.visit, 25, 1, ["breathless"])
     alert_id = db.session.scalar(select(Alert.id))
     token = csrf_from(client.get("/").get_data(as_text=True))
@@ -392,7 +393,7 @@ def _count_queries(app, fn) -> int:
 
 def _fill(clinic: Clinic, make_visit, patients: int) -> None:
     for n in range(patients):
-        performed = NOW - timedelta(hours=10 + n % 60)
+        performed = NOW - timedelta(hours=10 + n * 60 // patients)  # 10 to 69 h, whatever the size
         visit = make_visit(clinic, performed_at=performed, now=performed).visit
         if n % 3:
             checkin(visit, 2, 3 + n % 5, ["tired"] if n % 7 == 0 else [])
@@ -401,8 +402,9 @@ def _fill(clinic: Clinic, make_visit, patients: int) -> None:
 
 
 def test_queue_page_uses_the_same_number_of_queries_for_5_or_60_patients(
-    app, client, make_clinic, make_visit, make_therapist
+    app, client, make_clinic, make_visit, make_therapist, time_machine
 ):
+    time_machine.move_to(NOW)  # the page reads the clock: every episode below is still open
     counts = []
     for size in (5, 60):
         clinic = make_clinic()
@@ -447,9 +449,9 @@ def test_an_acknowledged_24h_gap_becomes_48h_in_place(in_request, ward, make_the
     assert item.level == "on_track"
 
 
-def test_visit_page_shows_the_chart_and_every_alert_with_who_handled_it(signed_in, make_visit):
+def test_visit_page_shows_the_chart_and_every_alert_with_who_handled_it(signed_in, make_visit, now):
     client, clinic, therapist = signed_in
-    visit = make_visit(clinic, name="Pia", performed_at=datetime.now(UTC) - timedelta(hours=50))
+    visit = make_visit(clinic, name="Pia", performed_at=now - timedelta(hours=50))
     checkin(visit.visit, 3, 4)
     checkin(visit.visit, 48, 6)
     html = client.get(f"/visits/{visit.visit.id}").get_data(as_text=True)
@@ -473,14 +475,14 @@ def test_visit_page_shows_the_chart_and_every_alert_with_who_handled_it(signed_i
 
 
 def test_the_queue_lists_the_newest_on_track_episodes_and_counts_the_rest(
-    signed_in, make_visit, monkeypatch
+    signed_in, make_visit, monkeypatch, now
 ):
     from companion.clinic import queue as review_pages
 
     monkeypatch.setattr(review_pages, "ON_TRACK_SHOWN", 2)
     client, clinic, _ = signed_in
     for hours, name in ((5, "Older"), (3, "Middle"), (1, "Newest")):
-        make_visit(clinic, name=name, performed_at=datetime.now(UTC) - timedelta(hours=hours))
+        make_visit(clinic, name=name, performed_at=now - timedelta(hours=hours))
     html = client.get("/").get_data(as_text=True)
     assert "Newest" in html and "Middle" in html and "Older" not in html
     assert (

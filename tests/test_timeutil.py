@@ -19,10 +19,11 @@ from companion.tokens import hash_token, new_token
 # --- UTCDateTime ----------------------------------------------------------------------------------
 
 
-def test_utcnow_is_timezone_aware_utc():
-    now = utcnow()
-    assert now.tzinfo is not None
-    assert now.utcoffset() == timedelta(0)
+def test_utcnow_is_timezone_aware_utc(now):
+    moment = utcnow()
+    assert moment.tzinfo is not None
+    assert moment.utcoffset() == timedelta(0)
+    assert now <= moment < now + timedelta(minutes=1)  # it reads the process clock, pinned here
 
 
 def test_storing_a_naive_created_at_raises(app):
@@ -75,12 +76,12 @@ def test_a_fixed_offset_time_round_trips_to_the_same_instant_in_utc(make_clinic,
     assert (again.performed_at.date().isoformat(), again.performed_at.hour) == ("2026-11-22", 4)
 
 
-def test_default_timestamps_come_back_utc_aware(make_clinic):
+def test_default_timestamps_come_back_utc_aware(make_clinic, now):
     clinic = make_clinic()
     db.session.expire_all()
     created = db.session.get(Clinic, clinic.id).created_at
     assert created.tzinfo is not None and created.utcoffset() == timedelta(0)
-    assert abs(utcnow() - created) < timedelta(minutes=5)
+    assert now <= created < now + timedelta(minutes=5)
 
 
 def test_a_null_timestamp_stays_null(make_clinic, make_therapist):
