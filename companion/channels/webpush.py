@@ -71,7 +71,6 @@ REJECTED = (
     "rejected"  # 401/403 and other 4xx: our fault or config; log loudly, keep the subscription
 )
 REFUSED = "refused"  # the endpoint is no longer on the allowlist: not contacted at all
-RETRYABLE = frozenset({THROTTLED, ERROR})
 KIND = {
     ACCEPTED: channels.ACCEPTED,
     GONE: channels.GONE,
