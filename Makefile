@@ -6,26 +6,50 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 export PORT
 
-.PHONY: run test test-clock lint install install-dev translations messages chromium faketime npm bench bench-dispatch clean
+.PHONY: run test test-clock lint install install-dev lock translations messages chromium faketime npm bench bench-dispatch clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Every package comes from a lock file (requirements/*.txt: the whole tree pinned, each file checked
+# against its hashes), then the app itself without its dependencies, built by the locked setuptools.
+# `pip check` fails when pyproject.toml asks for something the lock does not hold: run `make lock`.
+LOCK_CHECK = $(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+	echo "pyproject.toml and the lock files disagree: run 'make lock'"; exit 1; }
+$(VENV)/.installed: requirements/runtime.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/runtime.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@$(LOCK_CHECK)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: requirements/dev.txt pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	@$(LOCK_CHECK)
 	touch $@
 
 # FHIR R4 models for the export test, which need pydantic 1: a virtualenv of their own.
 FHIR_R4_VENV := .venv-fhir-r4
 $(FHIR_R4_VENV)/.installed: tests/fhir_r4/requirements.txt
 	$(PYTHON) -m venv $(FHIR_R4_VENV)
-	$(FHIR_R4_VENV)/bin/pip install --quiet -r tests/fhir_r4/requirements.txt
+	$(FHIR_R4_VENV)/bin/pip install --quiet --require-hashes -r tests/fhir_r4/requirements.txt
 	touch $@
+
+# The lock files, made by pip-tools' pip-compile (options in pyproject.toml, [tool.pip-tools]):
+# requirements/runtime.txt for `make run` (with setuptools, which builds the app), requirements/dev.txt
+# for `make test` (the dev extra too, at the same versions as runtime.txt), and the FHIR R4
+# virtualenv's tests/fhir_r4/requirements.txt (from requirements.in beside it; it keeps the extra in
+# pydantic[email], which that venv's older pip needs to match fhir.resources). Run it after changing
+# a dependency: every pin that still fits is kept. LOCK_ARGS=--upgrade moves everything to the newest
+# versions, LOCK_ARGS="--upgrade-package NAME" one package. Needs PyPI (several minutes).
+PIP_COMPILE = $(BIN)/pip-compile --quiet $(LOCK_ARGS)
+lock: | $(BIN)/python
+	@test -x $(BIN)/pip-compile || $(BIN)/pip install --quiet \
+	  "$$(grep -o 'pip-tools==[0-9.]*' pyproject.toml)"
+	$(PIP_COMPILE) --all-build-deps -o requirements/runtime.txt pyproject.toml
+	$(PIP_COMPILE) --all-build-deps --extra dev -c requirements/runtime.txt \
+	  -o requirements/dev.txt pyproject.toml
+	$(PIP_COMPILE) --no-strip-extras -o tests/fhir_r4/requirements.txt tests/fhir_r4/requirements.in
 
 # Test-only JavaScript (axe-core for the accessibility tests); nothing from npm is ever served.
 node_modules/.installed: package.json package-lock.json
@@ -47,21 +71,31 @@ messages: $(VENV)/.installed
 	$(BIN)/pybabel update -i companion/translations/messages.pot -d companion/translations \
 	  --no-fuzzy-matching
 
-# Browser tests drive Debian's chromium; install it when missing and we may (root).
+# Browser tests drive Debian's chromium, and the handout test reads its QR code with zbar
+# (libzbar0, through pyzbar); install them when missing and we may (root).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is missing (apt-get install chromium): browser tests will be skipped"; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && ldconfig -p | grep -q libzbar.so.0; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    apt-get install -y -qq chromium libzbar0 >/dev/null; \
+	  else echo "chromium or libzbar0 is missing (apt-get install chromium libzbar0): browser and QR tests will be skipped"; fi; }
 
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo --base-url http://127.0.0.1:$(PORT)
-	$(BIN)/honcho start -f Procfile -p $(PORT)
+	@mkdir -p instance
+	COMPANION_PYTHON=$(abspath $(BIN)/python) $(BIN)/supervisord --configuration supervisord.conf
 
+# pip-audit checks every lock file for known vulnerabilities (tools/audit_deps.py; accepted ones are
+# listed in requirements/audit-ignore.txt). When no vulnerability service answers, AUDIT=if-reachable
+# (the default, so `make test` works on a fresh machine that reaches only the package index) prints a
+# loud warning that the audit did NOT run and goes on; AUDIT=require fails (use it before a release).
+AUDIT ?= if-reachable
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/python tools/audit_deps.py --mode $(AUDIT) requirements/runtime.txt requirements/dev.txt \
+	  tests/fhir_r4/requirements.txt
 
 test: install-dev chromium lint
 	$(BIN)/pytest
@@ -74,6 +108,7 @@ test: install-dev chromium lint
 # cannot fake the monotonic clock under Python (timed waits would last years), hence
 # FAKETIME_DONT_FAKE_MONOTONIC=1, and tests/libfaketime.py works around its broken time.sleep().
 # Only pytest runs under it; every clock runs, and the target fails if any of them failed.
+# schemathesis (marker fuzz) sends generated data that reads no clock: it runs once, in `make test`.
 TEST_CLOCKS := "+45 days|America/New_York" "+200 days|Europe/Madrid" \
 	"tomorrow 23:45|Pacific/Kiritimati" "tomorrow 03:10|America/Los_Angeles"
 test-clock: install-dev faketime
@@ -82,7 +117,7 @@ test-clock: install-dev faketime
 	  offset=$$(( $$(date -u -d "$$clock" +%s) - $$(date -u +%s) )); \
 	  echo "== test-clock: $$(date -u -d "$$clock" '+%F %H:%M') UTC ($$clock), TZ=$$zone"; \
 	  TZ=$$zone FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "+$$offset" \
-	    $(BIN)/python -m pytest -p tests.libfaketime -m "not e2e" -q -p no:cacheprovider \
+	    $(BIN)/python -m pytest -p tests.libfaketime -m "not e2e and not fuzz" -q -p no:cacheprovider \
 	    || status=1; \
 	done; exit $$status
 

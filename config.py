@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from limits import parse_many
+
 ROOT = Path(__file__).resolve().parent
 INSTANCE = Path(os.environ.get("INSTANCE_PATH", ROOT / "instance"))
 
@@ -30,6 +32,20 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _rate(name: str, default: str) -> str:
+    """A rate limit in the limiter's words ("10 per 15 minutes;50 per hour"), refused at start-up
+    rather than at the first sign-in."""
+    value = os.environ.get(name, default)
+    try:
+        if not parse_many(value):
+            raise ValueError(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a rate limit such as '10 per 15 minutes;50 per hour', got {value!r}"
+        ) from None
     return value
 
 
@@ -251,6 +267,9 @@ def from_environment() -> dict[str, object]:
         # hide_parameters: a database error's text (logged, and in tracebacks) would otherwise carry
         # the statement's values: notes, scores, names.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # SQLite only: how long a write waits for another's lock before it answers 503 (with
+        # Retry-After). Long enough to ride out a burst, short of gunicorn's 30 s worker timeout.
+        "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 10_000, minimum=0),
         # The public base URL used in patient links and QR codes (behind a proxy, set it).
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").rstrip("/"),
         "PATIENT_LINK_DAYS": _int("PATIENT_LINK_DAYS", 7, minimum=1),
@@ -260,9 +279,27 @@ def from_environment() -> dict[str, object]:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
-        "SIGN_IN_RATE_LIMIT": os.environ.get("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
+        # Per address: wide enough for a clinic's staff behind one address (a NAT), since wrong
+        # passwords are counted per account as well (auth.account_locked).
+        "SIGN_IN_RATE_LIMIT": _rate("SIGN_IN_RATE_LIMIT", "30 per minute;300 per hour"),
+        # Wrong passwords per account, across every worker and host sharing the limiter's store.
+        "SIGN_IN_ACCOUNT_LIMIT": _rate("SIGN_IN_ACCOUNT_LIMIT", "10 per 15 minutes"),
+        # "Forgot your password?": per address, and again per e-mail address asked about (every
+        # address counts, known or not, so the answer says nothing about which accounts exist).
+        "FORGOT_PASSWORD_RATE_LIMIT": _rate("FORGOT_PASSWORD_RATE_LIMIT", "5 per 15 minutes"),
+        # Wrong two-step codes per account (the sign-in's second step), shared like the above.
+        "SIGN_IN_CODE_LIMIT": _rate("SIGN_IN_CODE_LIMIT", "5 per 15 minutes"),
         # Per feed, not per address: calendar providers fetch many patients' feeds from few hosts.
-        "CALENDAR_RATE_LIMIT": os.environ.get("CALENDAR_RATE_LIMIT", "60 per hour"),
+        "CALENDAR_RATE_LIMIT": _rate("CALENDAR_RATE_LIMIT", "60 per hour"),
+        # Bad tokens per address (companion.guessing): only failures count, and past the limit the
+        # address gets 429 before its token is looked at. Calendar: feed tokens we never signed
+        # (providers keep polling revoked and expired feeds from shared hosts: those do not count).
+        "CALENDAR_TOKEN_FAILURE_LIMIT": _rate("CALENDAR_TOKEN_FAILURE_LIMIT", "20 per hour"),
+        # Missing, unknown or revoked API keys.
+        "API_KEY_FAILURE_LIMIT": _rate("API_KEY_FAILURE_LIMIT", "30 per 15 minutes"),
+        # Unknown, revoked or expired patient links (/p/...), and, counted apart, patient cookies
+        # we never signed or whose link is gone.
+        "PATIENT_LINK_FAILURE_LIMIT": _rate("PATIENT_LINK_FAILURE_LIMIT", "10 per 15 minutes"),
         "SESSION_COOKIE_SECURE": secure_cookies,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -282,6 +319,9 @@ def from_environment() -> dict[str, object]:
         # Rounds to reach a device or mail relay that failed for a moment with a red alert: with
         # the reminders' backoff (1, 2, 4 ... minutes, at most an hour), 8 rounds span about 2 h.
         "ALERT_MAX_ATTEMPTS": _int("ALERT_MAX_ATTEMPTS", 8, minimum=1),
+        # A red alert nobody acknowledged within these minutes goes to the clinic's on-call contact
+        # (alerts/escalation.py).
+        "ALERT_ESCALATE_MINUTES": _int("ALERT_ESCALATE_MINUTES", 15, minimum=1),
         # Reminders one worker claims at a time, and how long it may hold them before another
         # worker may take them over (it must send a whole batch within the lease).
         "REMINDER_BATCH_SIZE": _int("REMINDER_BATCH_SIZE", 200, minimum=1),

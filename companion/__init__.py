@@ -14,7 +14,18 @@ from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as settings
-from companion.extensions import babel, compress, csrf, db, limiter, login_manager, mail, migrate
+from companion.extensions import (
+    babel,
+    compress,
+    configure_sqlite,
+    csrf,
+    db,
+    keep_rows_out_of_logs,
+    limiter,
+    login_manager,
+    mail,
+    migrate,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +83,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         # https as the client used it; only as many hops as the operator says are theirs.
         proxies = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    keep_rows_out_of_logs()
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:"):
+        with app.app_context():
+            configure_sqlite(db.engine, app.config.get("SQLITE_BUSY_TIMEOUT_MS", 10_000))
     compress.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
@@ -89,20 +104,31 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
 
     from companion import auth, cli, errors, headers, pwa
+    from companion.api import alerts as api_alerts  # noqa: F401 (adds its route to api.bp)
     from companion.api import views as api
+    from companion.auth import accounts as auth_accounts  # noqa: F401 (adds its routes to auth.bp)
+    from companion.auth import second_step  # noqa: F401 (adds the sign-in code page to auth.bp)
 
     # Each therapist page module adds its routes to the clinic's blueprints when imported.
     from companion.clinic import (  # noqa: F401
+        account,
+        api_keys,
         audit,
         deletion_requests,
         exports,
+        handout,
         notifications,
+        on_call,
         patients,
+        profile,
         queue,
         review_bp,
+        therapists,
         visits,
     )
     from companion.clinic import bp as clinic_bp
+    from companion.clinic import logo as clinic_logo
+    from companion.clinic import password as clinic_password  # noqa: F401
     from companion.clinic import settings as clinic_settings  # noqa: F401
 
     # Each patient page module adds its routes to the patient blueprint when imported.
@@ -121,16 +147,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(calendar_feed.bp)
     app.register_blueprint(notifications.bp)
+    app.register_blueprint(clinic_logo.bp)  # public: patients are not signed in
     app.before_request(auth.enforce_session_timeouts)
 
     @app.get("/healthz")
-    def healthz() -> tuple[Any, int]:
+    def healthz() -> tuple[Any, ...]:
         try:
             db.session.execute(text("SELECT 1"))
         except Exception:  # any database failure means "not ready"; details go to the log only
             app.logger.exception("health check: database did not answer")
-            db.session.rollback()
-            return jsonify({"status": "unavailable"}), 503
+            errors.discard_transaction()
+            retry = {"Retry-After": str(errors.RETRY_AFTER_SECONDS)}
+            return jsonify({"status": "unavailable"}), 503, retry
         return jsonify({"status": "ok"}), 200
 
     @app.template_filter("local")

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import sys
+import uuid
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
-from companion.auth import hash_password
+from companion import audit
+from companion.accounts.api_keys import NAME_MAX_LENGTH, create_key
+from companion.alerts.escalation import OnCallContact, set_on_call
+from companion.auth import hash_password, password_problem
+from companion.care.hours import parse_specs, render
 from companion.extensions import db
-from companion.models import ApiKey, Clinic, Therapist
+from companion.models import Clinic, Role, Therapist
 from companion.reminders.planning import (
     MAX_QUIET_HOURS,
     QuietHours,
@@ -18,7 +25,7 @@ from companion.reminders.planning import (
     replan_clinic_default,
 )
 from companion.timeutil import is_iana_zone, utcnow
-from companion.tokens import hash_token, new_token
+from companion.visits.contact import normalize_email, normalize_phone
 
 
 def _clinic_by_name(name: str) -> Clinic:
@@ -28,13 +35,17 @@ def _clinic_by_name(name: str) -> Clinic:
     return clinic
 
 
-def _read_password() -> str:
+def _read_password(*context: str) -> str:
+    """From the terminal (asked twice) or standard input; refused unless it meets the password
+    policy (auth.password_problem). `context`: the account's own words."""
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    if len(password) < 10:
-        raise click.ClickException("The password must have at least 10 characters.")
+    with force_locale("en"):  # the words are translated for pages; a terminal gets English
+        problem = password_problem(password, *context)
+    if problem is not None:
+        raise click.ClickException(problem)
     return password
 
 
@@ -89,6 +100,122 @@ def clinic_quiet_hours(name: str, hours: str) -> None:
     click.echo(f"Quiet hours of {clinic.name!r}: {hours}; re-planned {moved} open visit(s).")
 
 
+@clinic_cli.command("hours")
+@click.argument("name")
+@click.argument("specs", nargs=-1)
+@click.option("--clear", is_flag=True, help="Forget the hours: patients are told no opening time.")
+def clinic_hours(name: str, specs: tuple[str, ...], clear: bool) -> None:
+    """Set the clinic's opening hours in its own zone, e.g. "mon-fri 08:00-20:00" "sat 09:00-13:00"
+    (days not named are closed); with no hours, print them. A patient's red screen says when the
+    clinic will see a red flag from these hours."""
+    clinic = _clinic_by_name(name)
+    if clear and specs:
+        raise click.ClickException("Give hours or --clear, not both.")
+    if not clear and not specs:
+        click.echo(
+            f"Opening hours of {clinic.name!r} ({clinic.timezone}): {render(clinic.opening_hours)}"
+        )
+        return
+    try:
+        clinic.opening_hours = None if clear else parse_specs(specs)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    # The same audit row as a change on the settings page, by the system (no therapist signed in).
+    audit.record(
+        "clinic.settings",
+        audit.Actor.system(clinic.id),
+        now=utcnow(),
+        detail={"changed": "opening_hours"},
+    )
+    db.session.commit()
+    click.echo(
+        f"Opening hours of {clinic.name!r} ({clinic.timezone}): {render(clinic.opening_hours)}"
+    )
+
+
+@clinic_cli.command("on-call")
+@click.argument("name")
+@click.argument("contact_name", metavar="CONTACT", required=False)
+@click.option("--phone", default=None, help="The on-call phone, with + and the country code.")
+@click.option("--email", default=None, help="Where the escalation e-mail goes.")
+@click.option(
+    "--therapist",
+    "therapist_email",
+    default=None,
+    help="E-mail of a therapist account of the clinic: its devices get the escalation by push.",
+)
+@click.option("--clear", is_flag=True, help="Remove the on-call contact.")
+def clinic_on_call(
+    name: str,
+    contact_name: str | None,
+    phone: str | None,
+    email: str | None,
+    therapist_email: str | None,
+    clear: bool,
+) -> None:
+    """Set (or show) who a red alert escalates to when nobody acknowledged it in time."""
+    clinic = _clinic_by_name(name)
+    given = any(v is not None for v in (contact_name, phone, email, therapist_email))
+    if not given and not clear:
+        click.echo(_describe_on_call(clinic))
+        return
+    try:
+        contact = OnCallContact(
+            name=None if clear else contact_name,
+            phone=None if clear else _normalized("--phone", normalize_phone, phone),
+            email=None if clear else _normalized("--email", normalize_email, email),
+            therapist_id=None if clear else _therapist_id(clinic, therapist_email),
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not clear and contact.email is None and contact.therapist_id is None:
+        raise click.ClickException("Give --email or --therapist: the escalation needs one of them.")
+    set_on_call(clinic, contact, audit.Actor.system(clinic.id), utcnow())
+    db.session.commit()
+    click.echo(_describe_on_call(clinic))
+
+
+def _normalized(option: str, normalize: Callable[[str], str], value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return normalize(value)
+    except ValueError as exc:
+        raise ValueError(f"{option} {exc}.") from None
+
+
+def _therapist_id(clinic: Clinic, email: str | None) -> uuid.UUID | None:
+    if email is None:
+        return None
+    therapist = db.session.scalar(
+        select(Therapist).where(
+            Therapist.clinic_id == clinic.id,
+            func.lower(Therapist.email) == email.strip().lower(),
+            Therapist.active.is_(True),
+        )
+    )
+    if therapist is None:
+        raise ValueError(f"No active therapist {email!r} in {clinic.name!r}.")
+    return therapist.id
+
+
+def _describe_on_call(clinic: Clinic) -> str:
+    if not (clinic.oncall_name or clinic.oncall_email or clinic.oncall_therapist_id):
+        return f"{clinic.name!r} has no on-call contact: an unacknowledged red alert reaches nobody more."
+    therapist = (
+        db.session.get(Therapist, clinic.oncall_therapist_id)
+        if clinic.oncall_therapist_id
+        else None
+    )
+    parts = [
+        f"name {clinic.oncall_name}" if clinic.oncall_name else None,
+        f"phone {clinic.oncall_phone}" if clinic.oncall_phone else None,
+        f"e-mail {clinic.oncall_email}" if clinic.oncall_email else None,
+        f"therapist {therapist.email}" if therapist else None,
+    ]
+    return f"On-call of {clinic.name!r}: " + "; ".join(p for p in parts if p) + "."
+
+
 therapist_cli = click.Group("therapist", help="Manage therapists.")
 
 
@@ -96,26 +223,41 @@ therapist_cli = click.Group("therapist", help="Manage therapists.")
 @click.argument("email")
 @click.option("--clinic", "clinic_name", required=True, help="Name of the clinic.")
 @click.option("--name", "display_name", default=None, help="Name shown in the app.")
-def therapist_create(email: str, clinic_name: str, display_name: str | None) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(Role.ALL),
+    default=None,
+    help="admin manages the clinic; therapist reviews and records visits. Default: admin for the "
+    "clinic's first therapist, therapist after that.",
+)
+def therapist_create(
+    email: str, clinic_name: str, display_name: str | None, role: str | None
+) -> None:
     """Create a therapist; the password is read from standard input (or prompted)."""
     clinic = _clinic_by_name(clinic_name)
+    if role is None:
+        first = not db.session.scalar(
+            select(func.count(Therapist.id)).where(Therapist.clinic_id == clinic.id)
+        )
+        role = Role.ADMIN if first else Role.THERAPIST
     email = email.strip().lower()
     if "@" not in email:
         raise click.ClickException(f"{email!r} is not an e-mail address.")
     taken = db.session.scalar(select(Therapist).where(func.lower(Therapist.email) == email))
     if taken is not None:
         raise click.ClickException(f"A therapist with e-mail {email!r} already exists.")
-    password = _read_password()
+    password = _read_password(email, display_name or "", clinic.name)
     db.session.add(
         Therapist(
             clinic_id=clinic.id,
             email=email,
             display_name=display_name,
             password_hash=hash_password(password),
+            role=role,
         )
     )
     db.session.commit()
-    click.echo(f"Created therapist {email} in {clinic.name!r}.")
+    click.echo(f"Created {role} {email} in {clinic.name!r}.")
 
 
 apikey_cli = click.Group("apikey", help="Manage clinic API keys.")
@@ -123,11 +265,15 @@ apikey_cli = click.Group("apikey", help="Manage clinic API keys.")
 
 @apikey_cli.command("create")
 @click.option("--clinic", "clinic_name", required=True, help="Name of the clinic.")
-def apikey_create(clinic_name: str) -> None:
+@click.option("--name", default=None, help="What the key is for (shown on the API keys page).")
+def apikey_create(clinic_name: str, name: str | None) -> None:
     """Print a new API key once; only its hash is stored."""
     clinic = _clinic_by_name(clinic_name)
-    key = "ak_" + new_token()
-    db.session.add(ApiKey(clinic_id=clinic.id, prefix=key[:10], key_hash=hash_token(key)))
+    if name is not None and len(name.strip()) > NAME_MAX_LENGTH:
+        raise click.BadParameter(f"at most {NAME_MAX_LENGTH} characters", param_hint="--name")
+    now = utcnow()
+    row, key = create_key(clinic.id, name, now)
+    audit.record("api_key.create", audit.Actor.system(clinic.id), ("api_key", row.id), now=now)
     db.session.commit()
     click.echo(key)
 

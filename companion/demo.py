@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from companion.auth import hash_password
+from companion.care.hours import parse_specs
 from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
-from companion.models import Clinic, Therapist
+from companion.models import Clinic, Role, Therapist
 from companion.visits.record import (
     PatientDetails,
     VisitDetails,
@@ -36,7 +37,14 @@ class DemoCreated:
 def seed_demo(*, now: datetime, link_days: int) -> DemoCreated | None:
     if db.session.scalar(select(func.count()).select_from(Clinic)):
         return None
-    clinic = Clinic(name="Demo Clinic", timezone="Europe/Madrid", phone="+34 900 000 000")
+    clinic = Clinic(
+        name="Demo Clinic",
+        timezone="Europe/Madrid",
+        phone="+34 900 000 000",
+        # Weekdays 08:00-20:00 and Saturday morning: the red screen says when the clinic will see
+        # a check-in. No on-call contact: the queue shows the readiness warning until one is set.
+        opening_hours=parse_specs(["mon-fri 08:00-20:00", "sat 09:00-13:00"]),
+    )
     db.session.add(clinic)
     password = secrets.token_urlsafe(9)  # printed once; a known demo password would be a risk
     therapist = Therapist(
@@ -44,6 +52,7 @@ def seed_demo(*, now: datetime, link_days: int) -> DemoCreated | None:
         email=DEMO_EMAIL,
         display_name="Demo Therapist",
         password_hash=hash_password(password),
+        role=Role.ADMIN,  # the demo clinic's only therapist runs it
     )
     db.session.add(therapist)
     db.session.flush()
@@ -79,8 +88,12 @@ EARLIER: tuple[tuple[str, str, float, list[str], list[tuple[float, int, list[str
 
 
 def _earlier_patients(clinic: Clinic, therapist_id: uuid.UUID, now: datetime, days: int) -> None:
-    for ref, name, hours_ago, regions, checkins in EARLIER:
-        patient = find_or_create_patient(clinic, PatientDetails(ref, name, "Europe/Madrid", "en"))
+    for number, (ref, name, hours_ago, regions, checkins) in enumerate(EARLIER, start=1):
+        # A phone for each (fictional), so a red or amber card can be called back from the queue.
+        phone = f"+3460000000{number}"
+        patient = find_or_create_patient(
+            clinic, PatientDetails(ref, name, "Europe/Madrid", "en", phone=phone)
+        )
         performed = now - timedelta(hours=hours_ago)
         visit, _ = record_visit(
             clinic,

@@ -8,25 +8,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, abort, jsonify, render_template, request
+from flask import Flask, Response, abort, current_app, jsonify, render_template, request
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from companion.extensions import db, only_reads_from_now
+
+# Seconds a client is asked to wait when the database is busy or unavailable (503). The patient
+# app's outbox keeps the check-in on the phone and sends it again (static/js/outbox.js).
+RETRY_AFTER_SECONDS = 10
 
 
 class APIError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers or {}  # a 429's Retry-After, say
 
     def response(self) -> tuple[Response, int]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             error["field"] = self.field
-        return jsonify({"error": error}), self.status
+        response = jsonify({"error": error})
+        response.headers.update(self.headers)
+        return response, self.status
 
 
 # pydantic error type -> (our code, message). The field's path is added by the caller.
@@ -47,12 +65,19 @@ _TYPES: dict[str, tuple[str, str]] = {
     "string_too_long": ("too_long", "Is longer than allowed."),
     "too_short": ("too_short", "Must not be empty."),
     "too_long": ("too_long", "Has more items than allowed."),
+    "duplicate_item": ("duplicate_item", "Lists a code more than once; give each code once."),
     "invalid_timestamp": ("invalid_timestamp", "Must be an RFC 3339 timestamp."),
     "naive_timestamp": ("naive_timestamp", "Must include a UTC offset, e.g. +01:00 or Z."),
     "timezone_aware": ("naive_timestamp", "Must include a UTC offset, e.g. +01:00 or Z."),
     "datetime_parsing": ("invalid_timestamp", "Must be an RFC 3339 timestamp."),
     "datetime_from_date_parsing": ("invalid_timestamp", "Must be an RFC 3339 timestamp."),
     "invalid_timezone": ("invalid_timezone", "Must be an IANA time zone name, e.g. Europe/Madrid."),
+    "invalid_phone": (
+        "invalid_phone",
+        "Must be a phone number in international format, with + and the country code, "
+        "e.g. +34612345678.",
+    ),
+    "invalid_email": ("invalid_email", "Must be an e-mail address."),
 }
 
 # An unknown value in a list of codes gets a code naming what it is.
@@ -109,6 +134,74 @@ def refuse_nul_characters() -> None:
         abort(400)
 
 
+def discard_transaction() -> None:
+    """Roll back after a database failure, so the rest of the request (and the next one on this
+    pooled connection) starts clean; with the database gone, the rollback itself may fail too."""
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        db.session.invalidate()
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """A failure to reach the database or to get its lock, not a bug: SQLite's "database is
+    locked" (another writer held the lock past the busy timeout), PostgreSQL down or restarting, a
+    connection cut. The client should try again later (503), not be told the server is broken."""
+    return isinstance(exc, OperationalError) or bool(exc.connection_invalidated)
+
+
+def _reader_language() -> str:
+    """The reader's language without relying on the database: the patient's own language needs it
+    (companion.select_locale), so when that fails, the language cookie or the browser's."""
+    try:
+        return str(get_locale() or "en")
+    except Exception:  # the database again: fall back on what the request itself says
+        discard_transaction()
+        return request.accept_languages.best_match(["en", "es"]) or "en"
+
+
+def _retry_url() -> str:
+    """Where "Try again" leads: the page itself for a GET; after a form, the page of its part of
+    the app (a form's own address may not answer a GET)."""
+    if request.method in ("GET", "HEAD"):
+        return request.full_path.rstrip("?")
+    return "/me/" if request.path.startswith("/me/") else "/"
+
+
+def unavailable_response(exc: DBAPIError) -> tuple[Any, int, dict[str, str]]:
+    """503 with Retry-After: a JSON error on the API, a short page in the reader's language."""
+    # The driver's message only (hide_parameters keeps values out of it): no request data.
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[:1]
+    current_app.logger.warning(
+        "database unavailable on %s %s (%s: %s): answered 503",
+        request.method,
+        request.endpoint,
+        type(getattr(exc, "orig", exc)).__name__,
+        reason[0][:200] if reason else "",
+    )
+    discard_transaction()
+    only_reads_from_now()
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if wants_json():
+        response, status = APIError(
+            503,
+            "unavailable",
+            "The database is busy or unavailable for a moment. Send the same request again "
+            "after Retry-After seconds (a check-in with the same id is stored once).",
+        ).response()
+        return response, status, headers
+    lang = _reader_language()
+    with force_locale(lang):
+        # Straight from the template: the context processors read the database (the signed-in
+        # therapist, the patient link), which is what just failed.
+        page = current_app.jinja_env.get_template("unavailable.html").render(
+            lang=lang,
+            emergency_number=current_app.config.get("EMERGENCY_NUMBER", "112"),
+            retry_url=_retry_url(),
+        )
+    return Response(page, mimetype="text/html"), 503, headers
+
+
 def init_app(app: Flask) -> None:
     app.before_request(refuse_nul_characters)
 
@@ -123,8 +216,22 @@ def init_app(app: Flask) -> None:
             return exc.response
         if wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
-            return APIError(status, code, exc.description or exc.name).response()
-        return render_template("error.html", code=status, message=page_message(status)), status
+            response, _status = APIError(status, code, exc.description or exc.name).response()
+        else:
+            page = render_template("error.html", code=status, message=page_message(status))
+            response = Response(page, mimetype="text/html")
+        # The exception's own headers, but its Content-Type: a 405's Allow (RFC 9110 15.5.6: a
+        # 405 MUST carry it), a 503's or 429's Retry-After, a 401's WWW-Authenticate.
+        for name, value in exc.get_headers(request.environ):
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
+
+    @app.errorhandler(DBAPIError)
+    def handle_database_error(exc: DBAPIError) -> Any:
+        if database_unavailable(exc):
+            return unavailable_response(exc)
+        return handle_unexpected(exc)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Any:

@@ -9,15 +9,18 @@ from typing import Any, Final
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     Time,
     UniqueConstraint,
     Uuid,
+    false,
     select,
     text,
 )
@@ -38,6 +41,15 @@ class ReminderStatus:
     EXPIRED: Final = "expired"  # its moment passed
     NO_DEVICE: Final = "no_device"  # no device had reminders on (the calendar still has it)
     FAILED: Final = "failed"  # no device could be reached
+
+
+class Role:
+    """Therapist.role: admins manage the clinic (settings, on-call, audit, colleagues); therapists
+    review and record visits. Every admin is also a therapist."""
+
+    ADMIN: Final = "admin"
+    THERAPIST: Final = "therapist"
+    ALL: Final = (ADMIN, THERAPIST)
 
 
 class AlertLevel:
@@ -73,6 +85,30 @@ class Clinic(db.Model):
     # The expected-soreness envelope as the clinic adjusted it: [[usual_max, amber_at], ...], one
     # pair per window of care.triage.ENVELOPE. None keeps the clinical.md defaults.
     envelope: Mapped[list[list[int]] | None] = mapped_column(JSON)
+    # When the clinic is open, in its own zone: {"mon": [["08:00", "20:00"]], ...}; a day left out
+    # is closed. None: never set, so the patient is not told when the clinic will see a red flag
+    # (care/hours.py).
+    opening_hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSON)
+    # The on-call contact an unacknowledged red alert escalates to (alerts/escalation.py). The
+    # therapist link adds push to that therapist's devices; the e-mail is used either way.
+    oncall_name: Mapped[str | None] = mapped_column(String(200))
+    oncall_phone: Mapped[str | None] = mapped_column(String(20))
+    oncall_email: Mapped[str | None] = mapped_column(String(254))
+    oncall_therapist_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("therapist.id", use_alter=True, name="fk_clinic_oncall_therapist")
+    )
+    # The clinic's profile, as patients see it (header, handout) and as its admins set it.
+    address: Mapped[str | None] = mapped_column(String(300))
+    # The number a patient calls in an emergency where the clinic is (112, 911, 999...); None
+    # falls back to the app's EMERGENCY_NUMBER.
+    emergency_number: Mapped[str | None] = mapped_column(String(20))
+    # A new patient's language when the visit does not say.
+    default_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    # The logo, re-encoded by the server as PNG (never the uploaded bytes); its time busts caches.
+    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Every therapist of the clinic must use a second factor (TOTP) to sign in.
+    require_two_factor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = _created()
 
 
@@ -83,17 +119,84 @@ class Therapist(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str | None] = mapped_column(String(200))
+    # Least privilege by default: admin only when given (the CLI makes a clinic's first one admin).
+    role: Mapped[str] = mapped_column(
+        String(16), default=Role.THERAPIST, server_default="therapist"
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = _created()
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When this therapist was last sent an amber digest: at most one an hour (issue 5).
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Invited by an admin and not yet through the invite link: no password yet (password_hash is
+    # empty, so no password can match), and not shown as a colleague who can sign in.
+    invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two-step sign-in (RFC 6238 TOTP): the base32 secret once enrolment is confirmed, and the
+    # last time step a code was accepted for, so no code is accepted twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Sessions are signed cookies, which the server cannot delete: each carries the epoch it was
+    # signed in under, and raising this number ends every session of the account at its next
+    # request (a password change or reset, a deactivation, "sign out everywhere").
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    clinic: Mapped[Clinic] = relationship()
+    # Named: the clinic also points at a therapist (its on-call contact).
+    clinic: Mapped[Clinic] = relationship(foreign_keys=[clinic_id])
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def end_sessions(self) -> None:
+        """End every session of this account, on every device and host, at its next request
+        (companion/auth checks the epoch each request signs in under)."""
+        self.session_epoch += 1
+
+    @property
+    def is_pending(self) -> bool:
+        """Invited, and has not set a password yet."""
+        return not self.password_hash
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
+
+
+class AccountToken(db.Model):
+    """A single-use link for a therapist account: an invite (72 h) or a password reset (1 h).
+    Only the token's SHA-256 is stored (tokens.py); `used_at` makes it single-use."""
+
+    __tablename__ = "account_token"
+    id: Mapped[uuid.UUID] = _id()
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapist.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # TokenPurpose
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    therapist: Mapped[Therapist] = relationship()
+
+
+class TokenPurpose:
+    INVITE = "invite"
+    RESET = "reset"
+
+
+class RecoveryCode(db.Model):
+    """One of a therapist's single-use recovery codes for two-step sign-in, stored hashed."""
+
+    __tablename__ = "recovery_code"
+    id: Mapped[uuid.UUID] = _id()
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapist.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _created()
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Patient(db.Model):
@@ -105,6 +208,10 @@ class Patient(db.Model):
     display_name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))  # IANA name
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # Optional contact details: the phone in E.164 ("+34600111222"), so a red or amber item can be
+    # called back from the queue. Never logged, never in a push payload.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(254))
     # The patient's own quiet hours; None means the clinic's.
     quiet_start: Mapped[time | None] = mapped_column(Time)
     quiet_end: Mapped[time | None] = mapped_column(Time)
@@ -170,6 +277,9 @@ class CheckIn(db.Model):
     received_at: Mapped[datetime] = _created()
     soreness: Mapped[int] = mapped_column(Integer)
     usual_pain: Mapped[int | None] = mapped_column(Integer)
+    # Day 7: the patient's global impression of change of the usual pain, 1 (very much better) to
+    # 7 (very much worse); care/pgic.py.
+    pgic: Mapped[int | None] = mapped_column(Integer)
     symptoms: Mapped[list[str]] = mapped_column(JSON, default=list)
     helped: Mapped[list[str]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
@@ -279,6 +389,7 @@ class ApiKey(db.Model):
     clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), index=True)
     prefix: Mapped[str] = mapped_column(String(16))  # shown in lists so a key can be recognised
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100))  # what the clinic uses it for
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -333,6 +444,11 @@ class Alert(db.Model):
     # for a moment, the time the next round may start (it tells only those not reached yet).
     notify_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notify_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Escalation to the clinic's on-call contact when nobody acknowledged a red alert within
+    # ALERT_ESCALATE_MINUTES (alerts/escalation.py): the same lease-and-rounds scheme as above.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalate_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalate_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 # The review queue reads the unresolved alerts of a clinic; handled ones only grow the history.
@@ -342,6 +458,17 @@ Index(
     Alert.visit_id,
     postgresql_where=text("resolved_at IS NULL"),
     sqlite_where=text("resolved_at IS NULL"),
+)
+# The escalation loop looks only at red alerts nobody has acknowledged or escalated yet.
+Index(
+    "ix_alert_unescalated",
+    Alert.raised_at,
+    postgresql_where=text(
+        "escalated_at IS NULL AND acknowledged_at IS NULL AND resolved_at IS NULL AND level = 'red'"
+    ),
+    sqlite_where=text(
+        "escalated_at IS NULL AND acknowledged_at IS NULL AND resolved_at IS NULL AND level = 'red'"
+    ),
 )
 # The dispatcher looks only for red alerts nobody has been told about yet.
 Index(
@@ -358,7 +485,12 @@ class AlertNotice(db.Model):
     __tablename__ = "alert_notice"
     id: Mapped[uuid.UUID] = _id()
     clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), index=True)
-    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapist.id"), index=True)
+    # None: the on-call contact is no therapist of the app (an e-mail address only).
+    therapist_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapist.id"), index=True)
+    # Who was told: the clinic's therapists, or the on-call contact (an escalation).
+    audience: Mapped[str] = mapped_column(
+        String(16), default="therapists", server_default="therapists"
+    )
     # The red alert told about; None for a digest (it covers every amber item still open).
     alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alert.id"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # red | digest

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.resources
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
@@ -58,18 +59,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-_ZONES: frozenset[str] | None = None
+def _tz_database_names() -> tuple[str, ...]:
+    """The zone names of the tz database as the pinned tzdata package lists them, less "Factory".
+
+    Not zoneinfo.available_timezones(): that also walks the host's /usr/share/zoneinfo, where
+    "localtime" is a link to the host's /etc/localtime and "posixrules" a copy of some zone, so a
+    patient's zone (and what we accept) would depend on the server. "Factory" is in the database
+    but is a placeholder for "no zone set", not a place. The package's list is the same on every
+    host, and the OpenAPI document gives it as the enum of a zone field.
+    """
+    listed = importlib.resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return tuple(sorted(set(listed.split()) - {"Factory"}))
+
+
+# Every zone name we take, anywhere (API, forms, CLI): one list, one rule (is_iana_zone).
+IANA_ZONES: tuple[str, ...] = _tz_database_names()
+_ZONES = frozenset(IANA_ZONES)
 
 
 def is_iana_zone(name: str) -> bool:
-    """True for canonical IANA names such as 'Europe/Madrid'.
+    """True for a tz database name such as 'Europe/Madrid' (canonical or a backward link).
 
-    zoneinfo also loads keys that are not zone names ('posixrules', file paths); we only take names
-    from the tz database's list, so a stored zone is always one a calendar client recognises.
+    Only names from IANA_ZONES: never a path, 'localtime', 'posixrules' or 'Factory', whose meaning
+    depends on the host or which name no place, so a stored zone is always one a calendar client
+    recognises.
     """
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = frozenset(available_timezones())
     if name not in _ZONES:
         return False
     try:

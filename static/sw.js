@@ -105,7 +105,9 @@ self.addEventListener("fetch", function (event) {
   var url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
 
-  if (url.pathname.indexOf("/static/") === 0) {
+  // The clinic's logo (/logo/<clinic>.png?v=...) is versioned like a static file, so it is kept
+  // the same way: a patient page kept offline still shows it.
+  if (url.pathname.indexOf("/static/") === 0 || url.pathname.indexOf("/logo/") === 0) {
     event.respondWith(caches.match(request).then(function (hit) {
       return hit || fetch(request).then(function (response) {
         if (response.ok && url.searchParams.has("v")) {

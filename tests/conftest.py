@@ -23,7 +23,7 @@ from time_machine import TimeMachineFixture
 from companion import create_app
 from companion.auth import hash_password
 from companion.extensions import db
-from companion.models import ApiKey, Clinic, Patient, Therapist, Visit
+from companion.models import ApiKey, Clinic, Patient, Role, Therapist, Visit
 from companion.timeutil import utcnow
 from companion.tokens import hash_token, new_token
 from companion.visits.record import (
@@ -142,11 +142,14 @@ def make_clinic(app: Flask) -> Callable[..., Clinic]:
 
 @pytest.fixture
 def make_therapist(app: Flask) -> Callable[..., Therapist]:
-    def make(clinic: Clinic, email: str | None = None) -> Therapist:
+    # An admin unless asked otherwise: most pages' tests need the whole menu; tests/test_roles.py
+    # checks what a therapist who is not an admin may not do.
+    def make(clinic: Clinic, email: str | None = None, role: str = Role.ADMIN) -> Therapist:
         therapist = Therapist(
             clinic_id=clinic.id,
             email=email or f"t{uuid.uuid4().hex[:6]}@example.org",
             password_hash=hash_password(PASSWORD),
+            role=role,
         )
         db.session.add(therapist)
         db.session.commit()

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from companion.alerts import dispatch as alert_dispatch
 from companion.alerts import raising as alerts
 from companion.alerts.devices import save_device
+from companion.alerts.notify import AlertReport
 from companion.channels import webpush
 from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
@@ -435,3 +436,139 @@ def test_the_digest_counts_only_the_amber_items_the_queue_shows(
     assert {m.payload["body"] for m in push_service.received} >= {
         "1 patient needs a look when you have a moment."
     }
+
+
+# --- an amber digest that reached nobody is tried again (issue 12) ---------------------------------
+
+
+@pytest.fixture
+def lone_ana(make_clinic, make_therapist, make_visit, push_service, now):  # type: ignore[no-untyped-def]
+    """Ana alone in her clinic with one phone, and one amber item raised at `now`: (clinic, her
+    id, her address, her phone). Ids, not the row: sending detaches the therapist rows it read."""
+    clinic = make_clinic(name="Quiet Physio")
+    ana = make_therapist(clinic)
+    phone = device(ana, push_service, at=now)
+    visit = make_visit(clinic, performed_at=now - timedelta(hours=48)).visit
+    checkin(visit, now, 6, [])  # 48 h: soreness 6, expected 2 or less
+    return clinic, ana.id, ana.email, phone
+
+
+def delivered(push_service: PushService) -> int:
+    return sum(1 for m in push_service.received if m.status == 201)
+
+
+def last_digest(therapist_id: uuid.UUID) -> datetime | None:
+    return db.session.scalar(select(Therapist.last_digest_at).where(Therapist.id == therapist_id))
+
+
+def test_a_digest_that_reached_nobody_is_retried_after_the_backoff_and_delivered_once(
+    app, lone_ana, push_service, smtp, sender, now
+):
+    _clinic, ana, ana_email, phone = lone_ana
+    push_service.answer(phone, 503)  # the push service has a bad moment ...
+    smtp.stop()  # ... and the mail relay is down
+
+    first = alert_dispatch.dispatch_alerts(now, sender)
+    assert first.digests == 0
+    assert first.notices == {"push error": 1, "email error": 1, "digest to retry": 1}
+    assert last_digest(ana) is None  # the hour was given back
+    # Not before the backoff after the first round (1 minute, as red alerts) ...
+    assert alert_dispatch.dispatch_alerts(now + timedelta(seconds=59), sender).notices == {}
+    assert len(push_service.received) == 1
+    # ... then the same digest again, and this time it arrives, on both channels.
+    smtp.start()
+    retry = now + timedelta(minutes=1)
+    assert alert_dispatch.dispatch_alerts(retry, sender).digests == 1
+    assert delivered(push_service) == 1 and [r.rcpt_tos for r in smtp.received] == [[ana_email]]
+    assert push_service.received[-1].payload["body"] == (
+        "1 patient needs a look when you have a moment."
+    )
+    assert last_digest(ana) == retry
+    # Delivered once: nothing more, however long, until something new arrives.
+    for later in (timedelta(minutes=2), timedelta(minutes=30), timedelta(hours=3)):
+        assert alert_dispatch.dispatch_alerts(retry + later, sender).notices == {}
+    assert len(push_service.received) == 2 and len(smtp.received) == 1
+    assert [n.outcome for n in notices(kind="digest", channel="email")] == ["error", "sent"]
+
+
+@pytest.mark.parametrize("failing", ["push", "email"])
+def test_a_digest_that_reached_one_channel_is_not_retried(
+    app, lone_ana, push_service, smtp, sender, now, failing
+):
+    _clinic, ana, _email, phone = lone_ana
+    if failing == "push":
+        push_service.answer(phone, 503)
+    else:
+        smtp.stop()
+    assert alert_dispatch.dispatch_alerts(now, sender).digests == 1
+    assert last_digest(ana) == now  # the hour is spent: somebody was told
+    for later in (timedelta(minutes=1), timedelta(minutes=10), timedelta(minutes=59)):
+        assert alert_dispatch.dispatch_alerts(now + later, sender).notices == {}
+    assert len(push_service.received) == 1
+    assert len(smtp.received) == (1 if failing == "push" else 0)
+
+
+def test_a_digest_is_tried_at_most_alert_max_attempts_rounds(
+    app, lone_ana, make_visit, push_service, smtp, sender, now, caplog
+):
+    app.config["ALERT_MAX_ATTEMPTS"] = 3
+    clinic, ana, ana_email, phone = lone_ana
+    push_service.answer(phone, *[503] * 5)
+    smtp.stop()
+    at = now
+    for round_number in (1, 2, 3):
+        report = alert_dispatch.dispatch_alerts(at, sender)
+        assert len(push_service.received) == round_number
+        if round_number < 3:
+            assert report.notices["digest to retry"] == 1 and last_digest(ana) is None
+            # The backoff: 1 minute after the first round, 2 after the second.
+            wait = timedelta(minutes=round_number)
+            assert alert_dispatch.dispatch_alerts(at + wait / 2, sender).notices == {}
+            at += wait
+    assert last_digest(ana) == at  # given up: the hour is spent
+    assert "amber digest: gave up after 3 rounds that reached nobody" in caplog.text
+    assert alert_dispatch.dispatch_alerts(at + timedelta(hours=2), sender).notices == {}
+    assert len(push_service.received) == 3
+    # A new amber item makes a new digest, with rounds of its own.
+    later = at + timedelta(hours=2)
+    checkin(make_visit(clinic, performed_at=later - timedelta(hours=48)).visit, later, 7, [])
+    assert alert_dispatch.dispatch_alerts(later, sender).notices["digest to retry"] == 1
+    assert last_digest(ana) == at
+    smtp.start()
+    assert alert_dispatch.dispatch_alerts(later + timedelta(minutes=1), sender).digests == 1
+    assert [r.rcpt_tos for r in smtp.received] == [[ana_email]]
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_two_workers_never_both_send_a_digest_or_its_retry(
+    app, lone_ana, push_service, smtp, sender, now, database
+):
+    """Each worker reads who is due, then claims with a conditional update: the second one's
+    claim finds the state changed, also when the first one's round gave the hour back."""
+    assert db.session.get_bind().dialect.name == database
+    _clinic, ana, _email, phone = lone_ana
+    [first] = alert_dispatch.waiting_amber(now)
+    [second] = alert_dispatch.waiting_amber(now)  # another worker read the same
+    assert alert_dispatch.claim_digest(first, now)
+    db.session.commit()
+    assert not alert_dispatch.claim_digest(second, now + timedelta(seconds=1))
+    db.session.rollback()
+
+    # A round that reaches nobody gives the hour back: the state looks as it did before it ...
+    db.session.execute(update(Therapist).where(Therapist.id == ana).values(last_digest_at=None))
+    db.session.commit()
+    push_service.answer(phone, 503)
+    smtp.stop()
+    [stale] = alert_dispatch.waiting_amber(now)
+    alert_dispatch.send_digests(now, sender, AlertReport())
+    assert last_digest(ana) is None and len(push_service.received) == 1
+    # ... but a worker that read it before that round cannot claim on what it read.
+    retry = now + timedelta(minutes=1)
+    assert not alert_dispatch.claim_digest(stale, retry)
+    db.session.rollback()
+    [due] = alert_dispatch.waiting_amber(retry)
+    assert (due.failed_rounds, due.last_round_at) == (1, now)
+    assert alert_dispatch.claim_digest(due, retry)
+    db.session.commit()

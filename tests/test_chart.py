@@ -1,7 +1,9 @@
-"""The soreness chart's geometry (companion/chart.py): where scores and the usual range are drawn."""
+"""The soreness chart (companion/care/chart.py, templates/_chart.html): where scores and the usual
+range are drawn, and how red and amber check-ins are marked (shape, colour, words)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -37,3 +39,73 @@ def test_the_usual_range_steps_down_as_the_envelope_does():
     tops = heights[1:-1]
     assert all(later >= earlier for earlier, later in pairwise(tops))
     assert chart.latest is None and chart.latest_usual_max is None
+
+
+def test_red_amber_and_green_scores_are_marked_by_shape(now):
+    chart = soreness_chart(
+        VISIT,
+        [
+            (VISIT + timedelta(hours=2), 3, "green"),
+            (VISIT + timedelta(hours=12), 8, "amber"),
+            (VISIT + timedelta(hours=26), 2, "red"),
+            (VISIT + timedelta(hours=30), 2),  # no triage given: a plain score
+        ],
+    )
+    green, amber, red, plain = chart.points
+    assert [p.shape for p in chart.points] == ["circle", "square", "triangle", "circle"]
+    assert (green.level, amber.level, red.level, plain.level) == ("green", "amber", "red", None)
+    assert green.marker == "" and plain.marker == ""
+    corners = [tuple(map(float, c.split(","))) for c in amber.marker.split()]
+    assert len(corners) == 4 and {x for x, _ in corners} == {amber.x - 4.5, amber.x + 4.5}
+    apex, *base = [tuple(map(float, c.split(","))) for c in red.marker.split()]
+    assert len(base) == 2 and apex == (red.x, red.y - 7)  # a triangle pointing up
+    assert chart.flagged == [amber, red]
+    assert chart.levels == {"green", "amber", "red", None}
+
+
+def _drawn(app, chart) -> str:
+    from flask import render_template_string
+
+    with app.test_request_context():
+        return render_template_string(
+            '{% from "_chart.html" import soreness_chart %}{{ soreness_chart(chart) }}', chart=chart
+        )
+
+
+def test_each_marker_has_a_title_and_the_description_names_the_red_and_amber_ones(app, now):
+    chart = soreness_chart(
+        VISIT,
+        [
+            (VISIT + timedelta(hours=2), 3, "green"),
+            (VISIT + timedelta(hours=12), 8, "amber"),
+            (VISIT + timedelta(hours=26), 2, "red"),
+        ],
+    )
+    html = _drawn(app, chart)
+    groups = re.findall(
+        r'<g class="chart-point"><title>([^<]+)</title><(\w+) class="marker (\w+)"', html
+    )
+    assert groups == [
+        ("2 h: soreness 3 out of 10, as expected", "circle", "green"),
+        ("12 h: soreness 8 out of 10, not as expected", "polygon", "amber"),
+        ("26 h: soreness 2 out of 10, red flag", "polygon", "red"),
+    ]
+    desc = html[html.index("<desc") : html.index("</desc>")]
+    assert "12 h: soreness 8 out of 10, not as expected." in desc
+    assert "26 h: soreness 2 out of 10, red flag." in desc
+    assert "as expected." not in desc.replace("not as expected.", "")
+    # The legend keeps each symbol with its words: one item per symbol, none split.
+    legend = html[html.index("<figcaption") : html.index("</figcaption>")]
+    items = re.findall(
+        r'<span class="legend-item">(.*?)</span>\s*(?=<span class="legend-item">|$)', legend, re.S
+    )
+    assert any("level-icon red" in i and "red flag" in i for i in items)
+    assert any("level-icon amber" in i and "not as expected" in i for i in items)
+    assert any("level-icon green" in i and "as expected" in i for i in items)
+
+
+def test_the_legend_shows_only_the_levels_drawn(app, now):
+    html = _drawn(app, soreness_chart(VISIT, [(VISIT + timedelta(hours=2), 3, "green")]))
+    legend = html[html.index("<figcaption") : html.index("</figcaption>")]
+    assert "level-icon green" in legend
+    assert "red flag" not in legend and "not as expected" not in legend

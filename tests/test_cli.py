@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from companion.extensions import db
@@ -96,12 +97,32 @@ def test_a_therapist_created_on_the_command_line_cannot_sign_in_with_another_pas
     assert client.get("/patients").status_code == 302
 
 
-def test_therapist_create_refuses_a_password_under_ten_characters(runner):
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("elevenchars", "at least 12 characters"),  # NIST SP 800-63B floor (issue 13)
+        ("123qweasdzxc", "known from data breaches"),  # on the breached-password list
+        ("password1234", "known from data breaches"),  # a pattern the list cannot hold
+        ("aaaaaaaaaaaaaaaa", "known from data breaches"),
+        ("sunrisephysio", "known from data breaches"),  # the clinic's own name (fine elsewhere)
+        ("ana@example.org", "known from data breaches"),  # the account's own e-mail
+    ],
+)
+def test_therapist_create_refuses_a_short_breached_or_guessable_password(runner, password, why):
     create_clinic(runner)
-    result = create_therapist(runner, "ana@example.org", password="short")
+    result = create_therapist(runner, "ana@example.org", password=password)
     assert result.exit_code != 0
-    assert "at least 10 characters" in result.output
+    assert why in result.output
     assert count(Therapist) == 0
+
+
+def test_a_passphrase_without_digits_or_symbols_is_fine(runner):
+    # No composition rules (NIST SP 800-63B): length and unguessability are what count.
+    create_clinic(runner)
+    assert (
+        create_therapist(runner, "ana@example.org", password="trombone lantern quiet").exit_code
+        == 0
+    )
 
 
 def test_therapist_create_refuses_an_unknown_clinic(runner):
@@ -271,3 +292,68 @@ def test_clinic_quiet_hours_longer_than_the_longest_allowed_are_refused(runner):
     clinic = db.session.scalar(select(Clinic).where(Clinic.name == "Quiet Physio"))
     db.session.refresh(clinic)
     assert clinic.quiet_start.hour == 21
+
+
+# --- opening hours ---------------------------------------------------------------------------------
+
+
+def _clinic(name: str) -> Clinic:
+    db.session.expire_all()
+    return db.session.scalar(select(Clinic).where(Clinic.name == name))
+
+
+def test_clinic_hours_are_stored_in_the_clinics_zone_printed_and_audited(runner, now):
+    from datetime import timedelta
+
+    from companion.models import AuditEvent
+
+    create_clinic(runner, "Open Physio", "--timezone", "Europe/Madrid")
+    result = runner.invoke(
+        args=["clinic", "hours", "Open Physio", "mon-fri 08:00-20:00", "sat 09:00-13:00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Europe/Madrid" in result.output
+    assert "mon-fri 08:00-20:00, sat 09:00-13:00; other days closed" in result.output
+    clinic = _clinic("Open Physio")
+    assert clinic.opening_hours["fri"] == [["08:00", "20:00"]]
+    assert clinic.opening_hours["sat"] == [["09:00", "13:00"]]
+    assert "sun" not in clinic.opening_hours
+    [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.clinic_id == clinic.id)).all()
+    assert (event.action, event.actor_type) == ("clinic.settings", "system")
+    assert now <= event.at < now + timedelta(minutes=1)  # the pinned clock ticks on
+    assert event.detail == {"changed": "opening_hours"}
+
+    shown = runner.invoke(args=["clinic", "hours", "Open Physio"])
+    assert shown.exit_code == 0
+    assert "mon-fri 08:00-20:00, sat 09:00-13:00; other days closed" in shown.output
+    assert count(AuditEvent) == 1  # printing changes nothing
+
+
+def test_clinic_hours_replace_the_old_ones_and_clear_forgets_them(runner, now):
+    create_clinic(runner, "Open Physio")
+    runner.invoke(args=["clinic", "hours", "Open Physio", "mon-fri 08:00-20:00"])
+    result = runner.invoke(args=["clinic", "hours", "Open Physio", "tue 08:00-12:00 16:00-20:00"])
+    assert result.exit_code == 0, result.output
+    assert _clinic("Open Physio").opening_hours == {"tue": [["08:00", "12:00"], ["16:00", "20:00"]]}
+
+    cleared = runner.invoke(args=["clinic", "hours", "Open Physio", "--clear"])
+    assert cleared.exit_code == 0 and "not set" in cleared.output
+    assert _clinic("Open Physio").opening_hours is None
+    assert "not set" in runner.invoke(args=["clinic", "hours", "Open Physio"]).output
+
+
+def test_bad_clinic_hours_are_refused_with_the_reason_and_change_nothing(runner, now):
+    create_clinic(runner, "Open Physio")
+    runner.invoke(args=["clinic", "hours", "Open Physio", "mon-fri 08:00-20:00"])
+    for specs, reason in [
+        (["mon 20:00-08:00"], "closing time must come after the opening time"),
+        (["mon 08:00-13:00", "mon 12:00-14:00"], "overlaps"),
+        (["someday 08:00-13:00"], "give days as mon"),
+    ]:
+        result = runner.invoke(args=["clinic", "hours", "Open Physio", *specs])
+        assert result.exit_code != 0
+        assert reason in result.output
+    refused = runner.invoke(args=["clinic", "hours", "Open Physio", "--clear", "mon 08:00-09:00"])
+    assert refused.exit_code != 0 and "not both" in refused.output
+    assert _clinic("Open Physio").opening_hours["mon"] == [["08:00", "20:00"]]
+    assert runner.invoke(args=["clinic", "hours", "Nowhere", "mon 08:00-09:00"]).exit_code != 0

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from companion.auth import hash_password
 from companion.care import stretches
 from companion.care.regions import BY_CODE as REGIONS
 from companion.extensions import db
-from companion.models import AuditEvent, CheckIn, Patient, Visit
+from companion.models import AuditEvent, CheckIn, Clinic, Patient, Therapist, Visit
 
-from .conftest import PASSWORD, csrf_from, sign_in
+from .conftest import PASSWORD, build_app, csrf_from, sign_in
 
 
 def visit_form(client, **changes):
@@ -68,6 +72,42 @@ def test_sign_in_is_rate_limited(tmp_path):
     assert statuses == [200, 200, 200, 429]
 
 
+def test_wrong_passwords_throttle_their_account_and_no_other_behind_the_same_address(tmp_path, now):
+    app = build_app(
+        tmp_path,
+        RATELIMIT_ENABLED=True,
+        SIGN_IN_RATE_LIMIT="100 per minute",
+        SIGN_IN_ACCOUNT_LIMIT="3 per 15 minutes",
+    )
+    client = app.test_client()  # one address for everyone
+    with app.app_context():
+        clinic = Clinic(name="Harbour Physio", timezone="Europe/Madrid")
+        db.session.add(clinic)
+        db.session.flush()
+        for email in ("ana@h.example", "ben@h.example"):
+            db.session.add(
+                Therapist(clinic_id=clinic.id, email=email, password_hash=hash_password(PASSWORD))
+            )
+        db.session.commit()
+
+        wrong = [sign_in(client, "ana@h.example", "not her password").status_code for _ in range(4)]
+        # The limit is reached: even Ana's right password waits, with the same words whether or
+        # not the account exists.
+        locked = sign_in(client, "ana@h.example")
+        stranger = [sign_in(client, "nobody@h.example", "guess").status_code for _ in range(4)]
+        # Ben, behind the same address, signs in at once.
+        ben = sign_in(client, "ben@h.example")
+
+        assert wrong == [200, 200, 200, 429]
+        assert locked.status_code == 429
+        assert "Too many attempts for this account" in locked.get_data(as_text=True)
+        assert stranger == [200, 200, 200, 429]
+        assert ben.status_code == 302
+
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_pages_need_a_signed_in_therapist(client):
     for path in ("/patients", "/visits/new"):
         response = client.get(path)
@@ -98,8 +138,11 @@ def test_sign_out_ends_the_session(client, make_clinic, make_therapist):
     assert client.get("/patients").status_code == 302
 
 
-def test_recording_a_visit_shows_the_link_and_qr_once(client, make_clinic, make_therapist):
-    sign_in(client, make_therapist(make_clinic()).email)
+def test_recording_a_visit_shows_the_link_and_qr_until_sign_out(
+    client, make_clinic, make_therapist
+):
+    therapist = make_therapist(make_clinic())
+    sign_in(client, therapist.email)
     response = visit_form(client)
     assert response.status_code == 303
     visit = db.session.scalar(select(Visit))
@@ -112,8 +155,13 @@ def test_recording_a_visit_shows_the_link_and_qr_once(client, make_clinic, make_
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     url = re.search(r'value="(http://companion\.test/p/[^"]+)"', page).group(1)
     assert "<svg" in page
+    # Leaving the page does not lose it (issue 13); signing out does.
     again = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert url not in again and "<svg" not in again
+    assert url in again and "<svg" in again
+    client.post("/sign-out", data={"csrf_token": csrf_from(again)})
+    sign_in(client, therapist.email)
+    later = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert url not in later and "<svg" not in later
 
     patient = db.session.get(Visit, visit.id)
     assert patient is not None
@@ -168,7 +216,7 @@ def test_bad_visit_form_input_is_a_422_with_messages(client, make_clinic, make_t
 
 
 def test_the_patient_list_shows_each_patients_latest_checkin(
-    client, app, make_clinic, make_therapist, make_visit
+    client, app, make_clinic, make_therapist, make_visit, now
 ):
     clinic = make_clinic()
     sign_in(client, make_therapist(clinic).email)
@@ -176,7 +224,9 @@ def test_the_patient_list_shows_each_patients_latest_checkin(
     make_visit(clinic, name="Carl")
     phone = app.test_client()
     phone.get(first.url)
-    for score, at in ((6, "2026-11-21T08:00:00Z"), (3, "2026-11-21T20:00:00Z")):
+    # After the visit (3 h before `now`), the later one sent first.
+    for score, hours in ((3, 1), (6, 2)):
+        at = (now - timedelta(hours=hours)).isoformat()
         phone.post(
             "/api/v1/checkins",
             json={
@@ -210,7 +260,7 @@ def test_viewing_a_visit_is_audited(client, make_clinic, make_therapist, make_vi
 
 
 def test_the_therapist_sees_the_patients_checkin_on_the_visit_page(
-    client, app, make_clinic, make_therapist, make_visit
+    client, app, make_clinic, make_therapist, make_visit, now
 ):
     clinic = make_clinic()
     sign_in(client, make_therapist(clinic).email)
@@ -221,7 +271,7 @@ def test_the_therapist_sees_the_patients_checkin_on_the_visit_page(
         "/api/v1/checkins",
         json={
             "id": "11111111-1111-4111-8111-111111111111",
-            "recorded_at": "2026-11-21T10:00:00Z",
+            "recorded_at": now.isoformat(),
             "soreness": 7,
             "note": 'tight, "hot" <b>',
         },
@@ -332,3 +382,39 @@ def test_patients_are_found_by_reference_or_name_without_the_search_in_the_url(
     ).get_data(as_text=True)
     assert client.post("/patients", data={"q": "Sam"}).status_code == 400  # CSRF
     assert client.post("/patients", data={"q": "x" * 101, "csrf_token": token}).status_code == 400
+
+
+def test_the_account_throttle_is_shared_by_every_host_through_redis(tmp_path, now):
+    """Two app instances (two hosts) sharing one Redis: wrong passwords on one count on the other.
+    Skipped when no Redis answers on 127.0.0.1:6379 (it does here and on CI)."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("Redis does not answer on 127.0.0.1:6379")
+    import redis
+
+    prefix = f"test-{uuid.uuid4().hex}"
+    settings = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+        "RATELIMIT_KEY_PREFIX": prefix,  # this test's keys only
+        "SIGN_IN_RATE_LIMIT": "100 per minute",
+        "SIGN_IN_ACCOUNT_LIMIT": "3 per 15 minutes",
+    }
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    first = build_app(tmp_path / "one", **settings)
+    second = build_app(tmp_path / "two", **settings)
+    try:
+        with first.app_context():
+            hosts = [first.test_client(), second.test_client()]
+            statuses = [
+                sign_in(hosts[n % 2], "ana@h.example", "wrong").status_code for n in range(4)
+            ]
+        assert statuses == [200, 200, 200, 429]
+    finally:
+        client = redis.Redis(host="127.0.0.1", port=6379)
+        for key in client.scan_iter(f"*{prefix}*"):
+            client.delete(key)

@@ -51,6 +51,14 @@ def test_the_environment_wins_over_generated_secrets(fresh_config, monkeypatch):
         ("SECURE_COOKIES", "maybe"),
         ("PUSH_ENDPOINT_ALLOWLIST", "https://fcm.googleapis.com"),
         ("PUSH_ENDPOINT_ALLOWLIST", "127.0.0.1:9000"),
+        ("SIGN_IN_ACCOUNT_LIMIT", "ten a minute"),
+        ("SIGN_IN_RATE_LIMIT", ""),
+        ("FORGOT_PASSWORD_RATE_LIMIT", "five a day"),
+        ("SIGN_IN_CODE_LIMIT", "5 per fortnight"),
+        ("CALENDAR_RATE_LIMIT", "often"),
+        ("CALENDAR_TOKEN_FAILURE_LIMIT", "twenty an hour"),
+        ("API_KEY_FAILURE_LIMIT", "30 per quarter"),
+        ("PATIENT_LINK_FAILURE_LIMIT", ""),
     ],
 )
 def test_a_bad_setting_stops_start_up_with_a_clear_error(fresh_config, monkeypatch, name, value):

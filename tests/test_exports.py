@@ -56,9 +56,9 @@ def clinic_with_checkins(make_clinic, make_visit):
     return clinic, visit
 
 
-def get_csv(client, key, first="2026-11-10", last="2026-11-10"):
+def get_csv(client, key, first="2026-11-10", last="2026-11-10", extra=""):
     return client.get(
-        f"/api/v1/checkins.csv?from={first}&to={last}",
+        f"/api/v1/checkins.csv?from={first}&to={last}{extra}",
         headers={"Authorization": f"Bearer {key}"},
     )
 
@@ -66,7 +66,8 @@ def get_csv(client, key, first="2026-11-10", last="2026-11-10"):
 def test_the_csv_parses_and_round_trips_every_note(client, make_api_key, clinic_with_checkins):
     clinic, _ = clinic_with_checkins
 
-    response = get_csv(client, make_api_key(clinic))
+    # The exact form (?raw=1); the default defuses formulas (tests/test_csv_injection.py).
+    response = get_csv(client, make_api_key(clinic), extra="&raw=1")
 
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/csv; charset=utf-8")
@@ -148,7 +149,12 @@ def test_every_export_is_audited_without_the_data(client, make_api_key, clinic_w
 
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "export.csv"))
     assert event.actor_type == "api_key" and event.clinic_id == clinic.id
-    assert event.detail == {"from": "2026-11-10", "to": "2026-11-10", "rows": len(NOTES)}
+    assert event.detail == {
+        "from": "2026-11-10",
+        "to": "2026-11-10",
+        "rows": len(NOTES),
+        "form": "safe",
+    }
 
 
 def test_a_therapist_downloads_the_same_csv_from_the_exports_page(
@@ -158,7 +164,7 @@ def test_a_therapist_downloads_the_same_csv_from_the_exports_page(
     sign_in(client, make_therapist(clinic).email)
 
     page = client.get("/exports").get_data(as_text=True)
-    response = client.get("/exports/checkins.csv?from=2026-11-10&to=2026-11-10")
+    response = client.get("/exports/checkins.csv?from=2026-11-10&to=2026-11-10&raw=1")
 
     assert 'type="date"' in page
     assert response.status_code == 200
@@ -174,3 +180,25 @@ def test_the_exports_page_says_what_is_wrong_with_a_range(client, make_therapist
 
     assert response.status_code == 422
     assert "Choose a last day on or after the first" in response.get_data(as_text=True)
+
+
+def test_the_global_impression_is_the_last_column_and_empty_when_not_given(
+    client, make_api_key, make_clinic, make_visit, now
+):
+    clinic = make_clinic(timezone="Europe/Madrid")
+    visit_at = now - timedelta(days=7)
+    visit = make_visit(clinic, performed_at=visit_at, now=visit_at).visit
+    checkin(visit, visit_at + timedelta(hours=3), 4, "=1+1")
+    details = CheckInDetails(uuid.uuid4(), now, 0, 2, [], [], None, pgic=2)
+    submit_checkin(visit, details, now=now)
+    db.session.commit()
+
+    response = get_csv(
+        client, make_api_key(clinic), visit_at.date().isoformat(), now.date().isoformat()
+    )
+
+    assert COLUMNS[-1] == "pgic"  # added last: the older columns keep their positions
+    rows = parse(response)
+    assert [r["pgic"] for r in rows] == ["", "2"]
+    # The safe form by default (tests/test_csv_injection.py); the pgic column is a number, kept.
+    assert rows[0]["note"] == "'=1+1"

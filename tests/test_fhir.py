@@ -193,3 +193,106 @@ def test_every_full_url_differs_whatever_ids_the_phone_chose(client, make_api_ke
     assert len(full_urls) == 1 + 1 + 3 + 3 and len(set(full_urls)) == len(full_urls)
     assert all(e["fullUrl"] == f"urn:uuid:{e['resource']['id']}" for e in data["entry"])
     assert r4_errors(data) is None
+
+
+# --- issue 12: the patient's contact details and the day-7 global impression of change ------------
+
+
+@pytest.fixture
+def day_7_visit(make_clinic, make_visit, now):
+    """A visit a week ago, to a patient with a phone and e-mail, with a day-1 check-in and a day-7
+    one that gave the global impression of change (2, much improved)."""
+    visit_at = now - timedelta(days=7)
+    made = make_visit(make_clinic(), ref="P-9", performed_at=visit_at, now=visit_at).visit
+    made.patient.phone = "+34612345678"
+    made.patient.email = "ana@example.com"
+    for at, pgic in ((visit_at + timedelta(hours=20), None), (now, 2)):
+        details = CheckInDetails(uuid.uuid4(), at, 1, 3, [], [], None, pgic=pgic)
+        submit_checkin(made, details, now=at)
+    db.session.commit()
+    return made
+
+
+def test_the_patient_carries_phone_and_email_as_telecom(client, make_api_key, day_7_visit, now):
+    data = get_bundle(client, make_api_key(day_7_visit.clinic), day_7_visit.id).get_json()
+    [patient] = resources(data, "Patient")
+
+    assert patient["telecom"] == [
+        {"system": "phone", "value": "+34612345678", "use": "mobile"},  # a Spanish mobile
+        {"system": "email", "value": "ana@example.com"},
+    ]
+    assert r4_errors(data) is None
+
+
+def test_a_patient_without_contact_details_has_no_telecom(client, make_api_key, day_7_visit, now):
+    day_7_visit.patient.phone = day_7_visit.patient.email = None
+    db.session.commit()
+    data = get_bundle(client, make_api_key(day_7_visit.clinic), day_7_visit.id).get_json()
+    assert "telecom" not in resources(data, "Patient")[0]
+
+
+def test_a_landline_is_a_phone_without_a_use(client, make_api_key, day_7_visit, now):
+    day_7_visit.patient.phone = "+34912345678"  # Madrid fixed line
+    db.session.commit()
+    data = get_bundle(client, make_api_key(day_7_visit.clinic), day_7_visit.id).get_json()
+    assert resources(data, "Patient")[0]["telecom"][0] == {
+        "system": "phone",
+        "value": "+34912345678",
+    }
+
+
+def test_the_global_impression_is_a_questionnaire_response_of_its_own(
+    client, make_api_key, day_7_visit, now
+):
+    data = get_bundle(client, make_api_key(day_7_visit.clinic), day_7_visit.id).get_json()
+
+    assert r4_errors(data) is None
+    responses = resources(data, "QuestionnaireResponse")
+    assert len(responses) == 3  # one per check-in, and one for the one global impression
+    [pgic] = [r for r in responses if "questionnaire" in r]
+    [patient] = resources(data, "Patient")
+    assert pgic["questionnaire"] == "http://companion.test/api/v1/fhir/Questionnaire/pgic"
+    assert pgic["status"] == "completed"
+    assert pgic["subject"] == {"reference": f"urn:uuid:{patient['id']}"}
+    assert pgic["authored"] == "2026-11-25T10:00:00Z"
+    [item] = pgic["item"]
+    assert item["linkId"] == "pgic"
+    assert item["answer"] == [
+        {
+            "valueCoding": {
+                "system": "urn:aftercare-companion:pgic",
+                "code": "2",
+                "display": "Much improved",
+            }
+        }
+    ]
+    full_urls = [e["fullUrl"] for e in data["entry"]]
+    assert len(set(full_urls)) == len(full_urls)
+
+
+def test_the_canonical_uses_public_url_when_set(client, make_api_key, day_7_visit, app, now):
+    app.config["PUBLIC_URL"] = "https://aftercare.example.org"
+    data = get_bundle(client, make_api_key(day_7_visit.clinic), day_7_visit.id).get_json()
+    [pgic] = [r for r in resources(data, "QuestionnaireResponse") if "questionnaire" in r]
+    assert pgic["questionnaire"] == "https://aftercare.example.org/api/v1/fhir/Questionnaire/pgic"
+
+
+def test_the_questionnaire_is_served_at_its_canonical_url_and_is_valid_r4(client, now):
+    url = "http://companion.test/api/v1/fhir/Questionnaire/pgic"
+
+    response = client.get(url)
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/fhir+json"
+    questionnaire = response.get_json()
+    assert questionnaire["url"] == url
+    [item] = questionnaire["item"]
+    assert item["linkId"] == "pgic" and item["type"] == "choice"
+    codes = [o["valueCoding"]["code"] for o in item["answerOption"]]
+    assert codes == ["1", "2", "3", "4", "5", "6", "7"]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": f"{url}", "resource": questionnaire}],
+    }
+    assert r4_errors(bundle) is None

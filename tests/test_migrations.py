@@ -4,14 +4,19 @@ not on an operator's `flask db upgrade`."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
+from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
+from companion.models import Alert
 
 
 def schema_differences() -> list[object]:
@@ -51,3 +56,22 @@ def test_a_database_error_never_carries_the_statements_values(app: Flask) -> Non
     db.session.rollback()
     assert "Rosalind" not in str(failed.value)
     assert "hidden due to hide_parameters" in str(failed.value)
+
+
+def test_red_alerts_raised_before_the_upgrade_are_not_escalated_after_it(
+    app: Flask, make_clinic, make_visit, now
+) -> None:
+    """Escalation (issue 12) starts with new alerts: an old open red alert must not reach the
+    on-call contact days late at the first worker round after the upgrade."""
+    visit = make_visit(make_clinic(), performed_at=now - timedelta(hours=26)).visit
+    details = CheckInDetails(uuid.uuid4(), now, 2, None, ["breathless"], [], None)
+    submit_checkin(visit, details, now=now)
+    db.session.commit()
+    db.session.remove()
+
+    downgrade(revision="4d2f7c1e9a10")
+    upgrade()
+
+    alert = db.session.scalars(select(Alert)).one()
+    assert alert.level == "red" and alert.acknowledged_at is None
+    assert alert.escalated_at == alert.raised_at == now

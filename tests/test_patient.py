@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -255,3 +256,49 @@ def test_the_patient_link_page_sends_no_referrer_and_https_forms_work(
         "/sign-in", data=form, base_url=base, headers={"Referer": f"{base}/sign-in"}
     )
     assert response.status_code == 302
+
+
+def test_the_history_marks_red_and_amber_checkins_and_says_what_to_do(
+    client, make_clinic, make_visit, now
+):
+    clinic = make_clinic()
+    clinic.phone = "+34 910 000 000"
+    db.session.commit()
+    open_link(client, make_visit(clinic))
+    for changes in (
+        {"soreness": "2"},
+        {"soreness": "9"},
+        {"soreness": "1", "red_flags": ["chest_pain"]},
+    ):
+        assert client.post("/me/check-in", data=form_data(client, **changes)).status_code == 303
+    page = client.get("/me/check-ins").get_data(as_text=True)
+    cards = re.findall(r'<li class="card checkin (\w+)">(.*?)</li>', page, re.S)
+    by_level = {level: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", card)) for level, card in cards}
+    assert set(by_level) == {"red", "amber", "green"}
+    red = by_level["red"]
+    assert "Red flag" in red
+    assert (
+        "If you still have any of these signs, call 112 now or go to the emergency department"
+        in red
+    )
+    assert "Say that you had dry needling and where it was done." in red
+    assert 'href="tel:112"' in dict(cards)["red"] and 'class="level-icon red"' in dict(cards)["red"]
+    amber = by_level["amber"]
+    assert "Not as expected" in amber
+    assert "If it has not settled, please contact your therapist today." in amber
+    assert (
+        "Call the clinic, +34 910 000 000" in amber
+        and 'class="level-icon amber"' in dict(cards)["amber"]
+    )
+    assert "Call 112" not in by_level["green"] and "Not as expected" not in by_level["green"]
+    # The chart marks them too, by shape.
+    assert '<polygon class="marker red"' in page and '<polygon class="marker amber"' in page
+
+
+def test_the_history_shows_times_to_the_minute(client, make_clinic, make_visit, now):
+    open_link(client, make_visit(make_clinic()))
+    assert client.post("/me/check-in", data=form_data(client)).status_code == 303
+    page = client.get("/me/check-ins").get_data(as_text=True)
+    shown = re.findall(r"<time [^>]*>([^<]+)</time>", page)
+    assert len(shown) == 1
+    assert re.search(r"\d:\d\d", shown[0]) and not re.search(r"\d:\d\d:\d\d", shown[0])

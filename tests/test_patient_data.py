@@ -643,3 +643,33 @@ def test_confirming_deletes_everything_on_postgres(client, therapist_client, mak
     assert response.status_code == 303
     assert set(patient_rows(patient.id).values()) == {0}
     assert client.get("/me/").status_code == 401
+
+
+def test_the_download_has_the_contact_details_and_the_global_impression(client, make_clinic, now):
+    clinic = make_clinic()
+    patient, first, _second, token = rich_patient(clinic, now)
+    patient.phone, patient.email = "+34612345678", "ana@example.com"
+    day_7 = first.performed_at + timedelta(days=7)
+    details = CheckInDetails(uuid.uuid4(), day_7, 0, 1, [], [], None, pgic=3)
+    submit_checkin(first, details, now=day_7)
+    db.session.commit()
+    assert client.get(f"/p/{token}").status_code == 303
+
+    data = client.get("/me/data.json").get_json()
+
+    assert (data["patient"]["phone"], data["patient"]["email"]) == (
+        "+34612345678",
+        "ana@example.com",
+    )
+    assert [c["pgic"] for c in data["checkins"]] == [None, None, 3, None]
+    page = client.get("/me/data").get_data(as_text=True)
+    assert "your phone number and e-mail address if the clinic noted them" in page
+
+
+def test_without_contact_details_the_download_says_null(client, make_clinic, now):
+    _patient, _first, _second, token = rich_patient(make_clinic(), now)
+    assert client.get(f"/p/{token}").status_code == 303
+
+    patient = client.get("/me/data.json").get_json()["patient"]
+
+    assert patient["phone"] is None and patient["email"] is None

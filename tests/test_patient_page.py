@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, select
 
+from companion.alerts import raising as alerts
 from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
-from companion.models import AuditEvent, Visit
+from companion.models import Alert, AuditEvent, Visit
 
 from .conftest import sign_in
 
@@ -137,3 +138,61 @@ def test_the_forms_that_show_a_patient_are_audited_as_views(
         ("visit.view", str(visit.id), str(therapist.id)),
         ("patient.view", str(visit.patient_id), str(therapist.id)),
     }
+
+
+def _alert_item(page: str, alert_id: uuid.UUID) -> str:
+    item = page[page.index(f'<li id="alert-{alert_id}"') :]
+    item = re.split(r'(?=<li id="alert-)|</ol>', item[1:])[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", item))
+
+
+def test_resolved_alerts_stay_listed_on_the_visit_and_patient_pages_with_who_when_and_the_note(
+    client, make_clinic, make_therapist, make_visit, now
+):
+    clinic = make_clinic()
+    therapist = make_therapist(clinic, email="ines@example.org")
+    sign_in(client, therapist.email)
+    performed = now - timedelta(hours=30)
+    visit = make_visit(clinic, name="Iris", performed_at=performed, now=performed).visit
+    alerts.raise_missing(clinic, now - timedelta(hours=3))  # none by 24 h
+    db.session.commit()
+    checkin(visit, 28, 2, ["breathless"])  # closes the gap; raises a red flag
+    red = db.session.scalar(select(Alert).where(Alert.level == "red"))
+    gap = db.session.scalar(select(Alert).where(Alert.kind == "missing"))
+    alerts.acknowledge(clinic.id, visit.id, [red.id], therapist.id, now - timedelta(minutes=90))
+    alerts.resolve(clinic.id, visit.id, [red.id], therapist.id, "Sent to A&E", now)
+    db.session.commit()
+
+    for path in (f"/visits/{visit.id}", f"/patients/{visit.patient_id}"):
+        page = client.get(path).get_data(as_text=True)
+        shown = _alert_item(page, red.id)
+        assert "Red flag" in shown and "28 h: New shortness of breath" in shown, path
+        assert "Acknowledged by ines@example.org" in shown, path
+        assert "Resolved by ines@example.org" in shown and "Note: Sent to A&amp;E" in shown, path
+        closed = _alert_item(page, gap.id)
+        assert "Amber" in closed and "No check-in by 24 h" in closed, path
+        assert "Closed by the app" in closed and "the patient checked in" in closed, path
+        # Newest first: the red flag was raised after the gap.
+        assert page.index(f'id="alert-{red.id}"') < page.index(f'id="alert-{gap.id}"'), path
+    page = client.get(f"/patients/{visit.patient_id}").get_data(as_text=True)
+    assert f'href="/visits/{visit.id}#alert-{red.id}"' in page
+    actions = set(db.session.scalars(select(AuditEvent.action)))
+    assert {"visit.view", "patient.view"} <= actions
+
+
+def test_the_visit_and_patient_pages_show_how_to_reach_the_patient(
+    client, make_clinic, make_therapist, make_visit, now
+):
+    clinic = make_clinic()
+    sign_in(client, make_therapist(clinic).email)
+    visit = make_visit(clinic, name="Iris").visit
+    for path in (f"/visits/{visit.id}", f"/patients/{visit.patient_id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert "No phone number on record." in page and "No e-mail address on record." in page
+        assert "tel:" not in page and "mailto:" not in page
+    visit.patient.phone, visit.patient.email = "+34612345678", "iris@example.org"
+    db.session.commit()
+    for path in (f"/visits/{visit.id}", f"/patients/{visit.patient_id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert '<a href="tel:+34612345678">+34 612 34 56 78</a>' in page, path
+        assert '<a href="mailto:iris@example.org">iris@example.org</a>' in page, path

@@ -35,12 +35,12 @@ def test_visits_round_trip_as_utc_on_postgres(client, make_clinic, make_api_key)
     assert visit.performed_at.tzinfo is not None
 
 
-def test_concurrent_replays_of_one_checkin_store_it_once(app, make_clinic, make_visit):
+def test_concurrent_replays_of_one_checkin_store_it_once(app, make_clinic, make_visit, now):
     visit = make_visit(make_clinic())
     clients = [app.test_client() for _ in range(6)]
     for c in clients:
         assert c.get(visit.url).status_code == 303
-    body = {"id": str(uuid.uuid4()), "recorded_at": "2026-11-21T10:00:00Z", "soreness": 5}
+    body = {"id": str(uuid.uuid4()), "recorded_at": now.isoformat(), "soreness": 5}
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = list(

@@ -131,12 +131,21 @@ def test_three_workers_deliver_2000_reminders_each_exactly_once(
             save_subscription(visit.patient_id, browser.endpoint, keys["p256dh"], keys["auth"], now)
         db.session.commit()
 
-        workers = [worker(app, tmp_path, REMINDER_BATCH_SIZE="50") for _ in range(3)]
+        # Eight connections each, not the production 64: the stand-in push service decrypts every
+        # message in this one Python process, and 192 connections at once on a loaded 2-core CI
+        # machine made some sends time out (retried later, so not sent in this drain). What is
+        # under test is that no reminder is sent twice or missed, not the service's throughput.
+        workers = [
+            worker(app, tmp_path, REMINDER_BATCH_SIZE="50", PUSH_CONCURRENCY="8") for _ in range(3)
+        ]
         outputs = [w.communicate(timeout=300) for w in workers]
 
     assert [w.returncode for w in workers] == [0, 0, 0], [err for _, err in outputs]
     sent_by_worker = [_sent(out) for out, _ in outputs]
-    assert sum(sent_by_worker) == 2000, [out for out, _ in outputs]
+    retried = Counter(
+        db.session.scalars(select(Reminder.last_error).where(Reminder.status != "sent"))
+    )
+    assert sum(sent_by_worker) == 2000, ([out for out, _ in outputs], retried)
     assert sum(1 for n in sent_by_worker if n) >= 2  # they really shared the work
     topics = Counter(m.headers["topic"] for m in service.received)
     assert len(service.received) == 2000 and len(topics) == 2000  # none twice

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from companion.checkins.store import CheckInDetails, submit_checkin
+from companion.checkins.store import CheckInDetails, RecordedInFuture, submit_checkin
 from companion.delivery import lease
 from companion.extensions import db
 from companion.models import Delivery, PushSubscription, Reminder
@@ -20,6 +20,7 @@ from companion.reminders.planning import (
     AFTER_2H,
     AFTER_48H,
     AFTER_72H,
+    ANSWERS_WITHIN,
     DAY_7,
     NEXT_MORNING,
     mark_recovered,
@@ -417,13 +418,26 @@ def test_a_reminder_late_into_quiet_hours_waits_for_their_end_and_day_7_still_ar
 
 
 def test_a_checkin_from_a_clock_running_ahead_does_not_answer_later_reminders(app, visit):
-    future = VISIT_AT + timedelta(days=3)
-    details = CheckInDetails(uuid.uuid4(), future, 2, None, [], [], None)
-    submit_checkin(visit, details, now=VISIT_AT + timedelta(hours=1))
+    # A phone 4 minutes ahead (within the skew allowed) sends a check-in just over 2 h before the
+    # 48 h reminder: by its own time that reminder is due within 2 h, by the real time it is not.
+    due = reminder(visit, AFTER_48H).due_at
+    arrives = due - ANSWERS_WITHIN - timedelta(minutes=2)
+    details = CheckInDetails(uuid.uuid4(), arrives + timedelta(minutes=4), 2, None, [], [], None)
+    submit_checkin(visit, details, now=arrives)
     db.session.commit()
 
     assert reminder(visit, AFTER_48H).status == "planned"
-    assert reminder(visit, AFTER_2H).status == "answered"  # due within 2 h of the real time
+
+
+def test_a_checkin_from_a_clock_days_ahead_is_refused_and_answers_nothing(app, visit):
+    future = VISIT_AT + timedelta(days=3)
+    details = CheckInDetails(uuid.uuid4(), future, 2, None, [], [], None)
+    with pytest.raises(RecordedInFuture):
+        submit_checkin(visit, details, now=VISIT_AT + timedelta(hours=1))
+    db.session.rollback()
+
+    assert reminder(visit, AFTER_48H).status == "planned"
+    assert reminder(visit, AFTER_2H).status == "planned"
 
 
 def test_a_newer_visit_takes_over_the_reminders(app, make_clinic, make_visit):

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import event, func, select
 
 from companion.alerts import raising as alerts
-from companion.alerts.queue import build_queue, reason_text
+from companion.alerts.queue import build_queue, marked_reasons, reason_text
+from companion.alerts.records import alert_records
 from companion.care.clinic_rules import rules_for
 from companion.checkins.store import CheckInDetails, submit_checkin
 from companion.extensions import db
@@ -405,16 +406,29 @@ def test_queue_page_uses_the_same_number_of_queries_for_5_or_60_patients(
     app, client, make_clinic, make_visit, make_therapist, time_machine
 ):
     time_machine.move_to(NOW)  # the page reads the clock: every episode below is still open
-    counts = []
+    counts, listed = [], []
     for size in (5, 60):
         clinic = make_clinic()
         _fill(clinic, make_visit, size)
         therapist = make_therapist(clinic)
         sign_in(client, therapist.email)
         client.get("/")  # raises the missing check-ins once
+        # Every third alert resolved an hour ago, with a note: the "resolved in the last 48 h"
+        # section lists more of them in the bigger clinic, with one query however many.
+        ids = db.session.scalars(
+            select(Alert.id).where(Alert.clinic_id == clinic.id).order_by(Alert.id)
+        ).all()
+        for alert_id in ids[::3]:
+            alert = db.session.get(Alert, alert_id)
+            alert.resolved_at, alert.resolved_by = NOW - timedelta(hours=1), therapist.id
+            alert.resolution_note = "Called"
+        db.session.commit()
         counts.append(_count_queries(app, lambda: client.get("/")))
-        client.post("/sign-out", data={"csrf_token": csrf_from(client.get("/").get_data(True))})
+        html = client.get("/").get_data(as_text=True)
+        listed.append(html.count('class="alert-record '))
+        client.post("/sign-out", data={"csrf_token": csrf_from(html)})
     assert counts[0] == counts[1], counts
+    assert 0 < listed[0] < listed[1], listed
 
 
 @pytest.mark.postgres
@@ -500,3 +514,131 @@ def test_a_gap_a_therapist_resolved_is_not_raised_again(in_request, ward, make_t
     db.session.commit()
     assert alerts.raise_missing(clinic, NOW + timedelta(hours=1)) == 0
     assert db.session.scalar(select(func.count()).where(Alert.kind == "missing")) == 1
+
+
+def _section(html: str, heading_id: str, next_id: str) -> str:
+    return html[html.index(f'id="{heading_id}"') : html.index(f'id="{next_id}"')]
+
+
+def test_a_red_reason_comes_first_on_its_card_marked_with_a_symbol_and_words(
+    signed_in, make_visit, now
+):
+    client, clinic, _ = signed_in
+    visit = make_visit(clinic, name="Pia", performed_at=now - timedelta(hours=26)).visit
+    checkin(visit, 12, 8)  # amber first: above the envelope at 12 h
+    checkin(visit, 25, 1, ["breathless"])  # then the red flag
+    html = client.get("/").get_data(as_text=True)
+    card = html[html.index(f'id="item-{visit.id}"') :]
+    card = card[: card.index("</ul>")]
+    reasons = re.findall(r'<li class="reason (\w+)">(.*?)</li>', card, re.S)
+    assert [level for level, _ in reasons] == ["red", "amber"]
+    red_text = re.sub(r"<[^>]+>", "", reasons[0][1]).split()
+    assert " ".join(red_text) == "Red flag: 25 h: New shortness of breath"
+    assert 'class="level-icon red"' in reasons[0][1] and 'aria-hidden="true"' in reasons[0][1]
+    amber_text = " ".join(re.sub(r"<[^>]+>", "", reasons[1][1]).split())
+    assert amber_text == "Look at today: 12 h: soreness 8, expected 5 or less"
+    assert 'class="level-icon amber"' in reasons[1][1]
+
+
+def test_a_red_alerts_amber_reasons_stay_amber(now):
+    red = Alert(level="red", reasons=[{"code": "above_envelope", "hours": 26}])
+    red.reasons.append({"code": "symptom", "symptom": "breathless", "hours": 26})
+    assert [level for level, _ in marked_reasons([red])] == ["red", "amber"]
+    amber = Alert(level="amber", reasons=[{"code": "symptom", "symptom": "breathless"}])
+    assert [level for level, _ in marked_reasons([amber])] == ["amber"]
+
+
+def test_red_and_amber_cards_offer_the_patients_phone_or_a_way_to_add_it(
+    signed_in, make_visit, now
+):
+    client, clinic, _ = signed_in
+    red = make_visit(clinic, name="Pia", performed_at=now - timedelta(hours=26)).visit
+    checkin(red, 25, 1, ["breathless"])
+    red.patient.phone = "+34612345678"
+    performed = now - timedelta(hours=30)  # and no check-in since: amber
+    amber = make_visit(clinic, name="Ane", performed_at=performed, now=performed).visit
+    make_visit(clinic, name="Fine", performed_at=now - timedelta(hours=3))
+    db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    red_card = _section(html, f"item-{red.id}", "amber-h")
+    assert '<a href="tel:+34612345678">Call +34 612 34 56 78</a>' in red_card
+    amber_card = _section(html, f"item-{amber.id}", "resolved-h")
+    assert "No phone number on record." in amber_card
+    assert f'href="/visits/{amber.id}/edit"' in amber_card
+    assert html.count("No phone number on record.") == 1  # on track: no call to action
+
+
+def test_the_queue_lists_alerts_resolved_in_the_last_48_hours(
+    signed_in, make_visit, make_therapist, now
+):
+    client, clinic, therapist = signed_in
+    colleague = make_therapist(clinic, email="ben@example.org")
+    recent = make_visit(clinic, name="Rita Recent", performed_at=now - timedelta(hours=30)).visit
+    checkin(recent, 2, 1, ["breathless"])
+    old = make_visit(clinic, name="Olga Old", performed_at=now - timedelta(hours=80)).visit
+    checkin(old, 2, 1, ["chest_pain"])
+    for visit, hours_ago, who, note in (
+        (recent, 10, colleague, "Called; sent to A&E"),
+        (old, 50, therapist, "Old news"),
+    ):
+        ids = [a.id for a in db.session.scalars(select(Alert).where(Alert.visit_id == visit.id))]
+        moment = now - timedelta(hours=hours_ago)
+        alerts.acknowledge(clinic.id, visit.id, ids, who.id, moment - timedelta(minutes=5))
+        alerts.resolve(clinic.id, visit.id, ids, who.id, note, moment)
+    db.session.commit()
+
+    html = client.get("/").get_data(as_text=True)
+
+    resolved = _section(html, "resolved-h", "ok-h")
+    assert "Rita Recent" in resolved and "Olga Old" not in resolved
+    assert "Red flag" in resolved and "2 h: New shortness of breath" in resolved
+    assert "Resolved by ben@example.org" in resolved and "Called; sent to A&amp;E" in resolved
+    assert "Acknowledged by ben@example.org" in resolved
+    alert_id = db.session.scalar(select(Alert.id).where(Alert.visit_id == recent.id))
+    assert f'href="/visits/{recent.id}#alert-{alert_id}"' in resolved
+    # It sits between the items still open and the on-track list.
+    assert html.index('id="amber-h"') < html.index('id="resolved-h"') < html.index('id="ok-h"')
+
+
+def test_build_queue_keeps_what_was_resolved_within_48_hours_only(ward, make_therapist, now):
+    clinic, v = ward
+    therapist = make_therapist(clinic)
+    queue = queue_at(clinic, NOW)
+    red = next(i for i in queue.items if i.name == "Rosa Red")
+    ids = [a.id for a in red.alerts]
+    alerts.resolve(clinic.id, v["red"].id, ids, therapist.id, "ok", NOW - timedelta(hours=1))
+    db.session.commit()
+    assert [r.name for r in build_queue(clinic, rules_for(clinic), NOW).resolved] == ["Rosa Red"]
+    later = NOW + timedelta(hours=46)
+    assert [r.name for r in build_queue(clinic, rules_for(clinic), later).resolved] == ["Rosa Red"]
+    # 48 h after it was resolved, it has left the section.
+    assert build_queue(clinic, rules_for(clinic), NOW + timedelta(hours=47)).resolved == []
+
+
+@pytest.mark.postgres
+def test_resolved_alerts_are_listed_on_postgresql(ward, make_therapist, now):
+    clinic, v = ward
+    therapist = make_therapist(clinic)
+    red = next(i for i in queue_at(clinic, NOW).items if i.name == "Rosa Red")
+    ids = [a.id for a in red.alerts]
+    alerts.resolve(clinic.id, v["red"].id, ids, therapist.id, "ok", NOW - timedelta(hours=1))
+    db.session.commit()
+    queue = build_queue(clinic, rules_for(clinic), NOW)
+    assert [(r.name, r.alert.resolution_note) for r in queue.resolved] == [("Rosa Red", "ok")]
+    records = alert_records(clinic.id, patient_id=v["red"].patient_id)
+    assert [r.alert.id for r in records] == ids
+    assert alert_records(uuid.uuid4(), visit_id=v["red"].id) == []  # another clinic sees nothing
+
+
+def test_missing_checkin_alerts_the_app_closed_stay_out_of_the_resolved_section(
+    make_clinic, make_visit, now
+):
+    clinic = make_clinic()
+    performed = now - timedelta(hours=30)
+    late = make_visit(clinic, name="Lou Late", performed_at=performed, now=performed).visit
+    queue_at(clinic, now - timedelta(hours=5))  # 25 h: "no check-in by 24 h"
+    checkin(late, 26, 2)  # the patient checks in: the app closes it
+    assert [a.resolved_by for a in db.session.scalars(select(Alert))] == [None]
+    assert db.session.scalar(select(Alert.resolved_at)) is not None
+
+    assert queue_at(clinic, now).resolved == []

@@ -196,7 +196,9 @@ def devices_for_clinic(clinic_id: uuid.UUID) -> list[TherapistDevice]:
 
 RED = "red"
 AMBER = "amber"
-AlertKind = Literal["red", "amber"]
+ESCALATION = "escalation"  # a red alert nobody acknowledged, to the on-call contact's devices
+TEST = "test"  # "Send a test alert" on the on-call page: proves a device is reached
+AlertKind = Literal["red", "amber", "escalation", "test"]
 
 # What a tap may open: the therapists' home, the review queue, a visit. The service worker
 # (static/sw.js) checks the same, so a wrong URL here would only ever open the home page.
@@ -208,7 +210,7 @@ _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 # How long a push service may keep an alert for a device that is off: a red flag still matters
 # the next morning; a digest is replaced by the next one within the hour.
-ALERT_TTL = {RED: 24 * 3600, AMBER: 3600}
+ALERT_TTL = {RED: 24 * 3600, AMBER: 3600, ESCALATION: 24 * 3600, TEST: 3600}
 
 
 def alert_message(
@@ -236,6 +238,12 @@ def alert_message(
                 "%(num)d patients need a look when you have a moment.",
                 count,
             )
+        elif kind == ESCALATION:
+            title = _("A warning sign is still unanswered")
+            body = _("Nobody has acknowledged it yet. Tap to see who, after signing in.")
+        elif kind == TEST:
+            title = _("Test alert")
+            body = _("Alerts reach this device. Nothing needs doing.")
         else:
             raise ValueError(f"unknown alert kind {kind!r}")
     return webpush.Message(
@@ -246,7 +254,7 @@ def alert_message(
         topic=tag,
         ttl=ALERT_TTL[kind],
         # "high" wakes a phone in battery saving at once; a digest can wait for the next wake.
-        urgency="high" if kind == RED else "normal",
+        urgency="high" if kind in (RED, ESCALATION) else "normal",
         audience="therapist",
         lang=language,
     )
@@ -260,11 +268,13 @@ def push_to_devices(
     *,
     kind: str,
     alert_id: uuid.UUID | None = None,
+    audience: str = "therapists",
     pool: ThreadPoolExecutor | None = None,
 ) -> list[channels.Outcome]:
     """Send `message` to every device at once through the web push channel, then record what
     happened (delivery.outcomes.record): an `alert_notice` row per device (`kind`: "red" or
-    "digest", for `alert_id`), `last_success_at = now` for a device that took it, and a device
+    "digest", for `alert_id`; `audience`: "therapists", or "on_call" for an escalation),
+    `last_success_at = now` for a device that took it, and a device
     whose push service answers 404/410 deleted, with an audit row. Returns one outcome per device,
     in the given order; each outcome's target is (device id, therapist id).
 
@@ -301,6 +311,7 @@ def push_to_devices(
             "alert_id": alert_id,
             "kind": kind,
             "channel": "push",
+            "audience": audience,
             "device_id": o.target[0],
         },
         devices=TherapistDevice,

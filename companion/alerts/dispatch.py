@@ -17,7 +17,10 @@ its own transaction and returns; sending is the worker's job, like reminders.
   until ALERT_MAX_ATTEMPTS rounds were made.
 - **Amber digest**: per therapist, when amber items are waiting that arrived after their last
   digest and that digest is at least an hour old. The hour is claimed first with a conditional
-  update of `therapist.last_digest_at`, so two workers cannot both send it.
+  update of `therapist.last_digest_at`, so two workers cannot both send it. A round that reached
+  nobody while some channel failed for a moment (issue 12) gives the hour back: `last_digest_at`
+  returns to its previous value, and the same digest is tried again after the red alerts'
+  backoff, up to ALERT_MAX_ATTEMPTS rounds (see `waiting_amber`).
 
 Every attempt is an `alert_notice` row. Nothing sent carries health data (alerts/devices.py
 alert_message; the e-mails below name no patient, score or symptom).
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -35,16 +38,24 @@ from typing import Any
 from flask import Flask, current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 
 from companion import channels
 from companion.alerts import devices as therapist_devices
+from companion.alerts.escalation import escalate
+from companion.alerts.notify import (
+    AlertReport,
+    Recipients,
+    count_pushes,
+    next_round,
+    record_unreachable,
+    send_emails,
+)
 from companion.alerts.raising import open_episodes, raise_missing
 from companion.channels import email, webpush
 from companion.delivery.lease import lease_statement, retry_wait
-from companion.delivery.outcomes import record
 from companion.extensions import db
-from companion.models import Alert, AlertLevel, AlertNotice, Clinic, Therapist, TherapistDevice
+from companion.models import Alert, AlertLevel, AlertNotice, Clinic, Therapist
 from companion.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -53,17 +64,6 @@ DIGEST_EVERY = timedelta(hours=1)
 RED_BATCH = 50
 # Long enough for one round of pushes (each bounded by PUSH_TIMEOUT_SECONDS) and the e-mails.
 LEASE = timedelta(minutes=2)
-
-
-@dataclass
-class AlertReport:
-    red_alerts: int = 0  # told everyone they could
-    red_retries: int = 0  # some not reached yet: another round later
-    digests: int = 0
-    notices: dict[str, int] = field(default_factory=dict)
-
-    def count(self, outcome: str) -> None:
-        self.notices[outcome] = self.notices.get(outcome, 0) + 1
 
 
 def claim_statement(now: datetime, limit: int = RED_BATCH) -> Any:
@@ -86,28 +86,9 @@ def claim_red(now: datetime, limit: int = RED_BATCH) -> list[uuid.UUID]:
     return list(db.session.execute(claim_statement(now, limit)).scalars())
 
 
-def _language_of(therapist_id: uuid.UUID, devices: list[TherapistDevice]) -> str:
-    """Therapists have no language setting of their own: the one their newest device uses."""
-    own = [d for d in devices if d.therapist_id == therapist_id]
-    if not own:
-        return current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
-    return max(own, key=lambda d: d.created_at).language
-
-
 def _queue_link() -> str:
     base = current_app.config.get("PUBLIC_URL")
     return f"{base}/" if base else ""
-
-
-@dataclass
-class Recipients:
-    """Who is told about one clinic's alert, read before any network I/O."""
-
-    clinic_name: str
-    # Detached from the session with their fields (and `therapist`) loaded: sending reads them
-    # after the commit without a query, and without a transaction left open meanwhile.
-    devices: list[TherapistDevice]
-    therapists: list[tuple[uuid.UUID, str]]  # (id, e-mail) of the active therapists
 
 
 def _recipients(clinic_id: uuid.UUID, therapist_id: uuid.UUID | None = None) -> Recipients:
@@ -160,45 +141,6 @@ def _digest_email(clinic_name: str, language: str, count: int) -> tuple[str, str
     return subject, "\n\n".join(lines + ([link] if link else [])) + "\n"
 
 
-def _send_emails(
-    report: AlertReport,
-    recipients: Recipients,
-    compose: partial[tuple[str, str]],
-    clinic_id: uuid.UUID,
-    alert_id: uuid.UUID | None,
-    kind: str,
-    now: datetime,
-) -> list[channels.Outcome]:
-    """E-mail every therapist of `recipients`, each in their language, and record an
-    `alert_notice` row per address; the outcomes, in order (none while e-mail is off)."""
-
-    def message(therapist_id: uuid.UUID) -> email.EmailMessage:
-        subject, body = compose(_language_of(therapist_id, recipients.devices))
-        return email.EmailMessage(subject, body)
-
-    outcomes = email.deliver(recipients.therapists, message)
-    record(
-        AlertNotice,
-        outcomes,
-        now,
-        lambda o: {
-            "clinic_id": clinic_id,
-            "therapist_id": o.target,
-            "alert_id": alert_id,
-            "kind": kind,
-            "channel": "email",
-        },
-    )
-    for outcome in outcomes:
-        report.count(f"email {outcome.code}")
-    return outcomes
-
-
-def _count_pushes(report: AlertReport, outcomes: list[channels.Outcome]) -> None:
-    for outcome in outcomes:
-        report.count(f"push {outcome.code}")
-
-
 def _reached(alert_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[set[uuid.UUID], set[uuid.UUID]]]:
     """For each alert, (devices whose push service took it, therapists whose e-mail went out)."""
     found: dict[uuid.UUID, tuple[set[uuid.UUID], set[uuid.UUID]]] = {
@@ -234,29 +176,6 @@ def _not_reached(
     )
 
 
-def _next_round(
-    outcomes: list[channels.Outcome],
-    emails: list[channels.Outcome],
-    attempts: int,
-    now: datetime,
-) -> datetime | None:
-    """When to try again for those a round did not reach, or None: everyone was reached, what
-    failed will not get better by trying (a device gone, a refusal), or the rounds are used up."""
-    failed_for_now = [o for o in outcomes if o.kind == channels.RETRY]
-    emails_failed = [o for o in emails if o.kind == channels.RETRY]
-    if not failed_for_now and not emails_failed:
-        return None
-    if attempts >= current_app.config["ALERT_MAX_ATTEMPTS"]:
-        log.warning(
-            "red alert: gave up after %d rounds with %d device(s) and %d address(es) not reached",
-            attempts,
-            len(failed_for_now),
-            len(emails_failed),
-        )
-        return None
-    return now + retry_wait(attempts, (o.retry_after for o in failed_for_now))
-
-
 def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> None:
     ids = claim_red(now)
     db.session.commit()  # the lease is visible to every other worker before we touch the network
@@ -270,7 +189,9 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
             Alert.notify_lease_until,
             Alert.notify_attempts,
             (Alert.acknowledged_at.is_not(None) | Alert.resolved_at.is_not(None)).label("seen"),
-        ).where(Alert.id.in_(ids))
+        )
+        .where(Alert.id.in_(ids))
+        .order_by(Alert.raised_at, Alert.id)  # the longest waiting first, as claimed
     ).all()
     reached = _reached([alert.id for alert in claimed])  # by earlier rounds
     by_clinic: dict[uuid.UUID, Recipients] = {}
@@ -291,8 +212,8 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
         outcomes = therapist_devices.push_to_devices(
             recipients.devices, message, sender, now, kind="red", alert_id=alert.id
         )
-        _count_pushes(report, outcomes)
-        emails = _send_emails(
+        count_pushes(report, outcomes)
+        emails = send_emails(
             report,
             recipients,
             partial(_red_email, recipients.clinic_name),
@@ -301,8 +222,11 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
             "red",
             now,
         )
+        if not outcomes and not emails and alert.notify_attempts == 0:
+            record_unreachable(alert.clinic_id, alert.id, "therapists", now)
+            report.count("nobody to tell")
         attempts = alert.notify_attempts + 1
-        retry_at = _next_round(outcomes, emails, attempts, now)
+        retry_at = next_round(outcomes, emails, attempts, now)
         ended = {"notified_at": now} if retry_at is None else {"notify_lease_until": retry_at}
         # Only the worker still holding the lease marks it: a late one must not.
         db.session.execute(
@@ -326,16 +250,66 @@ def send_red(now: datetime, sender: webpush.PushSender, report: AlertReport) -> 
         db.session.commit()
 
 
-def waiting_amber(now: datetime) -> list[tuple[uuid.UUID, uuid.UUID, int]]:
-    """(therapist, clinic, patients waiting) for every therapist a digest is due to: their last
-    digest is an hour old or more, and an amber item nobody has acknowledged arrived since. The
-    count is every such patient still waiting in the queue (open episodes only, as the queue
-    shows amber items), not only the new ones. One query per clinic."""
+@dataclass(frozen=True)
+class DueDigest:
+    """A therapist a digest is due to, with what the claim compares against (read, then claimed
+    with a conditional update, as two workers may read the same state)."""
+
+    therapist_id: uuid.UUID
+    clinic_id: uuid.UUID
+    count: int  # patients waiting
+    last_digest_at: datetime | None
+    failed_rounds: int  # rounds of this digest that reached nobody (0: a new digest)
+    last_round_at: datetime | None  # when the latest of those was made
+
+
+def _failed_rounds(therapist_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, datetime]]:
+    """Per therapist: (rounds, latest) of the digest rounds that reached nobody since their last
+    digest. No column holds this: a round that reached nobody gave `last_digest_at` back, so its
+    `alert_notice` rows are the only ones later than it (a round that reached somebody, or that
+    had nobody to try, keeps the hour: its rows are stamped with `last_digest_at` itself). One
+    query for all of them."""
+    if not therapist_ids:
+        return {}
     last = Therapist.last_digest_at
-    found: list[tuple[uuid.UUID, uuid.UUID, int]] = []
+    rows = db.session.execute(
+        select(
+            AlertNotice.therapist_id,
+            func.count(func.distinct(AlertNotice.attempted_at)),
+            func.max(AlertNotice.attempted_at),
+        )
+        .join(Therapist, Therapist.id == AlertNotice.therapist_id)
+        .where(
+            AlertNotice.therapist_id.in_(therapist_ids),
+            AlertNotice.kind == "digest",
+            or_(last.is_(None), AlertNotice.attempted_at > last),
+        )
+        .group_by(AlertNotice.therapist_id)
+    ).all()
+    return {therapist_id: (rounds, latest) for therapist_id, rounds, latest in rows}
+
+
+def waiting_amber(now: datetime) -> list[DueDigest]:
+    """Every therapist a digest is due to: their last digest is an hour old or more, and an
+    amber item nobody has acknowledged arrived since. The count is every such patient still
+    waiting in the queue (open episodes only, as the queue shows amber items), not only the new
+    ones. One query per clinic, and one for the failed rounds.
+
+    A digest whose last round reached nobody is due again once the backoff after that round has
+    passed (delivery/lease.py `retry_wait`, as red alerts): its hour was given back, so the items
+    it was about still count as new. The push services' Retry-After is not kept between rounds
+    (no column holds it): the backoff alone sets the wait, and a service that asked for longer
+    answers 429 again and costs a round."""
+    last = Therapist.last_digest_at
+    waiting: list[Any] = []
     for clinic in db.session.scalars(select(Clinic)).all():
         rows = db.session.execute(
-            select(Therapist.id, Therapist.clinic_id, func.count(func.distinct(Alert.visit_id)))
+            select(
+                Therapist.id,
+                Therapist.clinic_id,
+                func.count(func.distinct(Alert.visit_id)),
+                last,
+            )
             .join(Alert, Alert.clinic_id == Therapist.clinic_id)
             .where(
                 Therapist.clinic_id == clinic.id,
@@ -349,20 +323,35 @@ def waiting_amber(now: datetime) -> list[tuple[uuid.UUID, uuid.UUID, int]]:
             .group_by(Therapist.id, Therapist.clinic_id, last)
             .having(or_(last.is_(None), func.max(Alert.raised_at) > last))
         ).all()
-        found.extend((therapist_id, clinic_id, count) for therapist_id, clinic_id, count in rows)
+        waiting.extend(rows)
+    failed = _failed_rounds([row[0] for row in waiting])
+    found: list[DueDigest] = []
+    for therapist_id, clinic_id, count, last_digest_at in waiting:
+        rounds, latest = failed.get(therapist_id, (0, None))
+        if latest is not None and now < latest + retry_wait(rounds, ()):
+            continue  # the last round reached nobody: the next one waits for the backoff
+        found.append(DueDigest(therapist_id, clinic_id, count, last_digest_at, rounds, latest))
     return found
 
 
-def claim_digest(therapist_id: uuid.UUID, now: datetime) -> bool:
-    """Take this therapist's digest hour; False when another worker took it first."""
+def claim_digest(due: DueDigest, now: datetime) -> bool:
+    """Take this therapist's digest hour; False when another worker took it first, or made a
+    round since `due` was read (its hour given back: `last_digest_at` is as it was, but its
+    notices are newer than anything `due` saw)."""
+    last = Therapist.last_digest_at
+    seen_until = due.last_round_at or due.last_digest_at
+    newer_round = exists().where(
+        AlertNotice.therapist_id == due.therapist_id,
+        AlertNotice.kind == "digest",
+        *([AlertNotice.attempted_at > seen_until] if seen_until is not None else []),
+    )
     result = db.session.execute(
         update(Therapist)
         .where(
-            Therapist.id == therapist_id,
-            or_(
-                Therapist.last_digest_at.is_(None),
-                Therapist.last_digest_at <= now - DIGEST_EVERY,
-            ),
+            Therapist.id == due.therapist_id,
+            last.is_(None) if due.last_digest_at is None else last == due.last_digest_at,
+            or_(last.is_(None), last <= now - DIGEST_EVERY),
+            ~newer_round,
         )
         .values(last_digest_at=now)
         .execution_options(synchronize_session=False)
@@ -370,9 +359,20 @@ def claim_digest(therapist_id: uuid.UUID, now: datetime) -> bool:
     return (result.rowcount or 0) == 1
 
 
+def _reached_nobody_for_now(outcomes: list[channels.Outcome]) -> bool:
+    """Nobody took the digest, and at least one channel failed in a way worth another try (5xx,
+    429, timeout, relay down). A device that is gone was deleted and a refusal will not change,
+    but they do not stop a retry when another channel may work later: better the digest a few
+    minutes late than never. No channel at all (no device, e-mail off) is nothing to retry."""
+    return not any(o.kind == channels.ACCEPTED for o in outcomes) and any(
+        o.kind == channels.RETRY for o in outcomes
+    )
+
+
 def send_digests(now: datetime, sender: webpush.PushSender, report: AlertReport) -> None:
-    for therapist_id, clinic_id, count in waiting_amber(now):
-        if not claim_digest(therapist_id, now):
+    for due in waiting_amber(now):
+        therapist_id, clinic_id, count = due.therapist_id, due.clinic_id, due.count
+        if not claim_digest(due, now):
             db.session.rollback()
             continue
         db.session.commit()  # the hour is ours before anything is sent
@@ -388,8 +388,8 @@ def send_digests(now: datetime, sender: webpush.PushSender, report: AlertReport)
         outcomes = therapist_devices.push_to_devices(
             recipients.devices, message, sender, now, kind="digest"
         )
-        _count_pushes(report, outcomes)
-        _send_emails(
+        count_pushes(report, outcomes)
+        emails = send_emails(
             report,
             recipients,
             partial(_digest_email, recipients.clinic_name, count=count),
@@ -398,6 +398,21 @@ def send_digests(now: datetime, sender: webpush.PushSender, report: AlertReport)
             "digest",
             now,
         )
+        rounds = due.failed_rounds + 1
+        if _reached_nobody_for_now(outcomes + emails):
+            if rounds < current_app.config["ALERT_MAX_ATTEMPTS"]:
+                # Give the hour back (only if it is still ours): the digest goes again after the
+                # backoff, and this round's notices, later than the hour, count the rounds.
+                db.session.execute(
+                    update(Therapist)
+                    .where(Therapist.id == therapist_id, Therapist.last_digest_at == now)
+                    .values(last_digest_at=due.last_digest_at)
+                    .execution_options(synchronize_session=False)
+                )
+                db.session.commit()
+                report.count("digest to retry")
+                continue
+            log.warning("amber digest: gave up after %d rounds that reached nobody", rounds)
         db.session.commit()
         report.digests += 1
 
@@ -414,12 +429,21 @@ def dispatch_alerts(now: datetime, sender: webpush.PushSender) -> AlertReport:
     report = AlertReport()
     raise_missing_everywhere(now)
     send_red(now, sender, report)
+    report.escalated = escalate(now, sender, report)
     send_digests(now, sender, report)
-    if report.red_alerts or report.red_retries or report.digests:
+    if (
+        report.red_alerts
+        or report.red_retries
+        or report.digests
+        or report.escalated
+        or report.notices
+    ):
+        # Any attempt at all is worth a line (a digest to retry counts only in `notices`).
         log.info(
-            "alerts: %s red, %s red to retry, %s digests (%s)",
+            "alerts: %s red, %s red to retry, %s escalated, %s digests (%s)",
             report.red_alerts,
             report.red_retries,
+            report.escalated,
             report.digests,
             ", ".join(f"{k} {v}" for k, v in sorted(report.notices.items())),
         )

@@ -54,6 +54,14 @@ SECURITY_SCHEMES = {
     },
 }
 
+# Every operation behind a credential: too many bad credentials from one address are refused
+# before the next is looked at (companion.guessing).
+THROTTLED = (
+    "Too many requests with a missing or bad credential came from this address (code "
+    "too_many_failures, with Retry-After; the credential was not looked at), or requests came "
+    "too fast"
+)
+
 # Errors every operation with a body can answer.
 _BODY_ERRORS: dict[int, tuple[str, type[BaseModel] | str | None]] = {
     400: ("Malformed JSON", ErrorBody),
@@ -83,6 +91,7 @@ def operation(
             all_responses = {**_BODY_ERRORS, **all_responses}
         if security is not None:
             all_responses.setdefault(401, ("Missing or invalid credentials", ErrorBody))
+            all_responses.setdefault(429, (THROTTLED, ErrorBody))
         _OPERATIONS.append(
             Operation(
                 method,
@@ -165,13 +174,29 @@ def document(title: str, version: str) -> dict[str, Any]:
         responses: dict[str, Any] = {}
         for status, (description, model) in sorted(op.responses.items()):
             response: dict[str, Any] = {"description": description}
+            if status == 429:
+                response["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again, when known",
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                }
             if isinstance(model, type):
                 response["content"] = {"application/json": {"schema": ref(model)}}
             elif isinstance(model, str):
-                response["content"] = {model: {"schema": {"type": "string"}}}
+                # FHIR resources are JSON objects; CSV and the like are text.
+                kind = "object" if model.endswith("json") else "string"
+                response["content"] = {model: {"schema": {"type": kind}}}
             responses[str(status)] = response
         entry["responses"] = responses
         paths.setdefault(op.path, {})[op.method.lower()] = entry
+
+    for schema in defs.get("$defs", {}).values():
+        _state_no_nul(schema)
+    for item in paths.values():
+        for entry in item.values():
+            for parameter in entry.get("parameters", []):
+                _state_no_nul(parameter["schema"])
 
     return {
         "openapi": "3.1.0",
@@ -179,3 +204,25 @@ def document(title: str, version: str) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {}), "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+# The server refuses NUL in any string (companion.errors.refuse_nul_characters: PostgreSQL cannot
+# store it). A string with no pattern, format or list of values says so with this pattern.
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _state_no_nul(schema: Any) -> None:
+    """Add NO_NUL to every free-text string schema inside `schema`, in place."""
+    if isinstance(schema, list):
+        for item in schema:
+            _state_no_nul(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    kinds = schema.get("type")
+    is_string = kinds == "string" or (isinstance(kinds, list) and "string" in kinds)
+    if is_string and not {"pattern", "format", "enum", "const"} & schema.keys():
+        schema["pattern"] = NO_NUL
+    for value in schema.values():
+        if isinstance(value, dict | list):
+            _state_no_nul(value)

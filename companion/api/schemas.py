@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -16,15 +16,25 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from companion.care import pgic as pgic_scale
 from companion.care.helped import HELPED
 from companion.care.regions import BY_CODE as REGIONS
 from companion.care.stretches import BY_CODE as STRETCHES
 from companion.care.triage import SYMPTOMS
-from companion.timeutil import EARLIEST_YEAR, LATEST_YEAR, is_iana_zone, plausible_year
+from companion.checkins.store import CLOCK_SKEW_MINUTES
+from companion.timeutil import (
+    EARLIEST_YEAR,
+    IANA_ZONES,
+    LATEST_YEAR,
+    is_iana_zone,
+    plausible_year,
+)
+from companion.visits.contact import optional_email, optional_phone
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
@@ -41,20 +51,50 @@ def _rfc3339(value: object) -> object:
 
 
 def _plausible(value: datetime) -> datetime:
-    try:
-        year = value.astimezone(UTC).year
-    except OverflowError:
-        year = 0
-    if not plausible_year(year):
+    # The year as written (what the document's pattern can state); 2000-2100 in any offset is far
+    # from datetime's limits, so the UTC value is always representable.
+    if not plausible_year(value.year):
         raise PydanticCustomError(
             "timestamp_out_of_range", f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}"
         )
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_plausible)]
+# What the server takes, stated in the document (issue 14, finding 11). JSON Schema cannot bound a
+# date by value, and a format plus a pattern leaves generators filtering blindly, so the document
+# gives one pattern that admits exactly the real days of 2000-2100 (29 February in leap years; 2100
+# is not one) and the RFC 3339 times and offsets the parser accepts.
+_DAY = (
+    "(?:(?:20[0-9]{2}|2100)-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+    "|20(?:[02468][048]|[13579][26])-02-29)"
+)
+DATE_PATTERN = f"^{_DAY}$"
+TIMESTAMP_PATTERN = (
+    f"^{_DAY}[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{{1,9}})?"
+    "(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_plausible),
+    # Replaces pydantic's "format": "date-time": the pattern says all of it, and more exactly.
+    WithJsonSchema({"type": "string", "pattern": TIMESTAMP_PATTERN}),
+]
 Score = Annotated[int, Field(strict=True, ge=0, le=10)]
 StrictBool = Annotated[bool, Field(strict=True)]
+Pgic = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=pgic_scale.LOWEST,
+        le=pgic_scale.HIGHEST,
+        description="Day 7: the patient's global impression of change of their usual pain "
+        "(PGIC, care/pgic.py): 1 very much improved, 2 much improved, 3 minimally improved, "
+        "4 no change, 5 minimally worse, 6 much worse, 7 very much worse. Optional; refused "
+        "(422, code too_early) when recorded_at is less than 6 days after the visit.",
+    ),
+]
 RegionCode = Literal[tuple(REGIONS)]  # type: ignore[valid-type]
 SymptomCode = Literal[tuple(SYMPTOMS)]  # type: ignore[valid-type]
 StretchCode = Literal[tuple(STRETCHES)]  # type: ignore[valid-type]
@@ -62,15 +102,78 @@ HelpedCode = Literal[tuple(HELPED)]  # type: ignore[valid-type]
 Language = Literal["en", "es"]
 
 
+def _each_once(value: list[str]) -> list[str]:
+    # Refused, not silently de-duplicated (design.md: never a silent coercion). Each code once
+    # also bounds the list by the number of known codes (issue 14: 5,000 regions were stored).
+    if len(set(value)) != len(value):
+        raise PydanticCustomError("duplicate_item", "lists a code more than once")
+    return value
+
+
+def _codes(known: int) -> Any:
+    """A list of codes, each at most once: at most `known` items, stated in the OpenAPI document
+    as maxItems and uniqueItems."""
+    return Field(max_length=known, json_schema_extra={"uniqueItems": True})
+
+
+UniqueCodes = AfterValidator(_each_once)
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _phone(value: str | None) -> str | None:
+    try:
+        return optional_phone(value)
+    except ValueError:
+        raise PydanticCustomError("invalid_phone", "must be an E.164 phone number") from None
+
+
+def _email(value: str | None) -> str | None:
+    try:
+        return optional_email(value)
+    except ValueError:
+        raise PydanticCustomError("invalid_email", "must be an e-mail address") from None
+
+
+# The patient's details replace the stored ones on every POST and PUT, as the name and zone do: a
+# contact detail left out (or null, or "") is cleared.
+_REPLACES = " Replaces the stored one: omitted, null or an empty string clears it."
+Phone = Annotated[
+    Annotated[str, Field(strict=True, max_length=40)] | None,
+    AfterValidator(_phone),
+    Field(
+        description="The patient's phone in international format; stored as E.164, e.g. "
+        "+34612345678. Shown to the clinic's therapists, never sent in a push or a log."
+        + _REPLACES,
+        examples=["+34612345678"],
+    ),
+]
+Email = Annotated[
+    Annotated[str, Field(strict=True, max_length=320)] | None,
+    AfterValidator(_email),
+    Field(
+        description="The patient's e-mail address (syntax checked, stored normalized)." + _REPLACES,
+        examples=["patient@example.com"],
+    ),
+]
 
 
 class PatientIn(_Body):
     ref: Annotated[str, Field(strict=True, min_length=1, max_length=100)]
     display_name: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
-    timezone: Annotated[str, Field(strict=True, description="IANA time zone, e.g. Europe/Madrid")]
+    timezone: Annotated[
+        str,
+        Field(
+            strict=True,
+            description="IANA time zone, e.g. Europe/Madrid (the tz database's names)",
+            json_schema_extra={"enum": list(IANA_ZONES)},
+        ),
+    ]
     language: Language
+    phone: Phone = None
+    email: Email = None
 
     @field_validator("timezone")
     @classmethod
@@ -83,11 +186,13 @@ class PatientIn(_Body):
 class VisitIn(_Body):
     patient: PatientIn
     performed_at: Timestamp
-    regions: Annotated[list[RegionCode], Field(min_length=1)]
+    regions: Annotated[list[RegionCode], Field(min_length=1), _codes(len(REGIONS)), UniqueCodes]
     stretches: (
         Annotated[
             list[StretchCode],
             Field(description="Stretches chosen for the patient; omit for the regions' defaults"),
+            _codes(len(STRETCHES)),
+            UniqueCodes,
         ]
         | None
     ) = None
@@ -132,11 +237,25 @@ class CheckInIn(_Body):
         uuid.UUID | None,
         Field(description="The visit the entry was made for; refused if the link is another's"),
     ] = None
-    recorded_at: Timestamp
+    recorded_at: Annotated[
+        Timestamp,
+        Field(
+            description="When the patient made the entry (it may be sent later from the "
+            f"phone's outbox). At most {CLOCK_SKEW_MINUTES} minutes after the request reaches "
+            "the server (else 422, code recorded_in_future) and at most "
+            f"{CLOCK_SKEW_MINUTES} minutes before the visit's performed_at (else 422, code "
+            "recorded_before_visit): a phone's clock may drift that much, no more."
+        ),
+    ]
     soreness: Score
     usual_pain: Score | None = None
-    symptoms: list[SymptomCode] = Field(default_factory=list)
-    helped: list[HelpedCode] = Field(default_factory=list)
+    pgic: Pgic | None = None
+    symptoms: Annotated[list[SymptomCode], _codes(len(SYMPTOMS)), UniqueCodes] = Field(
+        default_factory=list
+    )
+    helped: Annotated[list[HelpedCode], _codes(len(HELPED)), UniqueCodes] = Field(
+        default_factory=list
+    )
     note: Annotated[str, Field(strict=True, max_length=1000)] | None = None
 
 
@@ -147,6 +266,9 @@ class CheckInOut(BaseModel):
     received_at: datetime
     soreness: int
     usual_pain: int | None
+    pgic: Annotated[
+        int | None, Field(description="Global impression of change, 1-7 (see CheckInIn)")
+    ]
     symptoms: list[str]
     helped: list[str]
     note: str | None
@@ -203,10 +325,19 @@ def _p256_point(value: str) -> str:
 class PushKeys(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # The browser's P-256 public key (uncompressed point) and its 16-byte auth secret (RFC 8291).
+    # The patterns state the lengths (65 bytes starting 0x04: 87 base64url characters from "B";
+    # 16 bytes: 22); that the point lies on the curve, no schema can say.
     p256dh: Annotated[
-        str, BeforeValidator(_b64url_bytes(65, "p256dh")), AfterValidator(_p256_point)
+        str,
+        BeforeValidator(_b64url_bytes(65, "p256dh")),
+        AfterValidator(_p256_point),
+        Field(json_schema_extra={"pattern": "^B[A-Za-z0-9_-]{86}=?$"}),
     ]
-    auth: Annotated[str, BeforeValidator(_b64url_bytes(16, "auth"))]
+    auth: Annotated[
+        str,
+        BeforeValidator(_b64url_bytes(16, "auth")),
+        Field(json_schema_extra={"pattern": "^[A-Za-z0-9_-]{22}(==)?$"}),
+    ]
 
 
 class PushSubscriptionIn(BaseModel):
@@ -236,3 +367,21 @@ class PushSubscriptionOut(BaseModel):
 
 class PublicKey(BaseModel):
     public_key: str = Field(description="VAPID application server key, base64url (RFC 8292)")
+
+
+class ClinicNow(BaseModel):
+    """The clinic as the check-in found it, for the patient's red screen (care/hours.py)."""
+
+    status: Literal["open", "closed", "unknown"] = Field(
+        description="open: within the clinic's opening hours now; closed: outside them, opens_at "
+        "says when it opens next; unknown: the clinic has set no opening hours."
+    )
+    opens_at: datetime | None = Field(
+        description="When closed: the next opening, in UTC (RFC 3339). Otherwise null."
+    )
+
+
+class CheckInReceived(CheckInOut):
+    """The answer to a submitted check-in: the check-in as stored, and the clinic right now."""
+
+    clinic: ClinicNow

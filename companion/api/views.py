@@ -6,14 +6,19 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from sqlalchemy import select
 
-from companion import audit
+from companion import audit, guessing
+from companion.accounts import two_step
+from companion.accounts.api_keys import note_use, verify_key
+from companion.alerts.readiness import patient_status
 from companion.api.openapi import document, operation
 from companion.api.schemas import (
+    DATE_PATTERN,
     CheckInIn,
     CheckInList,
     CheckInOut,
+    CheckInReceived,
+    ClinicNow,
     ErrorBody,
     PublicKey,
     PushSubscriptionIn,
@@ -24,11 +29,17 @@ from companion.api.schemas import (
     VisitIn,
     VisitUpdated,
 )
-from companion.auth import current_link
+from companion.auth import current_link, forged_patient_cookie
 from companion.channels.webpush import endpoint_allowed
 from companion.checkins.store import (
+    CLOCK_SKEW_MINUTES,
+    MAX_CHECKINS_PER_VISIT,
     CheckInConflict,
     CheckInDetails,
+    PgicTooEarly,
+    RecordedBeforeVisit,
+    RecordedInFuture,
+    VisitFull,
     checkins_for_patient,
     submit_checkin,
 )
@@ -36,11 +47,10 @@ from companion.errors import APIError
 from companion.exports import checkins_csv as exports
 from companion.exports import fhir
 from companion.extensions import csrf, db, limiter
-from companion.models import ApiKey, CheckIn, Clinic, PatientLink
+from companion.models import CheckIn, Clinic, PatientLink
 from companion.reminders.calendar import feed_url as calendar_feed_url
 from companion.reminders.subscriptions import delete_subscription, save_subscription
 from companion.timeutil import utcnow
-from companion.tokens import hash_token
 from companion.urls import absolute_url_for
 from companion.visits import history
 from companion.visits.record import (
@@ -59,27 +69,40 @@ csrf.exempt(bp)
 
 
 def require_clinic_key() -> Clinic:
+    # Too many bad keys from this address: refused before its key is looked at. Good calls
+    # never count (companion.guessing).
+    wait = guessing.API_KEY.wait()
+    if wait is not None:
+        guessing.refuse(wait)
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
+        guessing.API_KEY.failed()
         raise APIError(
             401, "unauthorized", "Send a clinic API key as 'Authorization: Bearer <key>'."
         )
-    api_key = db.session.scalar(
-        select(ApiKey).where(
-            ApiKey.key_hash == hash_token(key.strip()), ApiKey.revoked_at.is_(None)
-        )
-    )
+    api_key = verify_key(key)
     if api_key is None:
+        guessing.API_KEY.failed()
         raise APIError(401, "unauthorized", "The API key is unknown or revoked.")
-    api_key.last_used_at = utcnow()
+    if note_use(api_key, utcnow()):
+        # Committed now, on its own: a read commits nothing else, and a request that fails
+        # later still used the key.
+        db.session.commit()
     g.api_key = api_key
     return api_key.clinic
 
 
 def require_patient_link() -> PatientLink:
+    wait = guessing.PATIENT_COOKIE.wait()
+    if wait is not None:
+        guessing.refuse(wait)
     link = current_link()
     if link is None:
+        # A cookie we never signed, or for no link we know, is a guess. An expired or revoked
+        # link's cookie is not: the patient app's outbox keeps sending it (it gets its 401).
+        if forged_patient_cookie():
+            guessing.PATIENT_COOKIE.failed()
         raise APIError(401, "unauthorized", "Open your patient link again to continue.")
     return link
 
@@ -92,6 +115,7 @@ def checkin_out(checkin: CheckIn) -> dict[str, Any]:
         received_at=checkin.received_at,
         soreness=checkin.soreness,
         usual_pain=checkin.usual_pain,
+        pgic=checkin.pgic,
         symptoms=checkin.symptoms,
         helped=checkin.helped,
         note=checkin.note,
@@ -183,7 +207,7 @@ def update_visit_api(principal: Clinic, body: VisitIn, visit_id: uuid.UUID) -> R
 
 def _patient_details(body: VisitIn) -> PatientDetails:
     p = body.patient
-    return PatientDetails(p.ref, p.display_name, p.timezone, p.language)
+    return PatientDetails(p.ref, p.display_name, p.timezone, p.language, p.phone, p.email)
 
 
 def _visit_details(body: VisitIn) -> VisitDetails:
@@ -202,6 +226,9 @@ def require_clinic_key_or_therapist() -> Clinic:
     from flask_login import current_user
 
     if "Authorization" not in request.headers and current_user.is_authenticated:
+        if two_step.must_enrol(current_user):
+            # The clinic requires two-step sign-in and this session has not set it up yet.
+            raise APIError(403, "two_step_required", "Turn on two-step sign-in first.")
         return current_user.clinic  # type: ignore[no-any-return]
     return require_clinic_key()
 
@@ -226,12 +253,29 @@ def visit_fhir(principal: Clinic, visit_id: uuid.UUID) -> Response:
         raise APIError(404, "not_found", "No such visit.")
     checkins = history.checkins_of(visit)
     now = utcnow()
-    bundle = fhir.visit_bundle(visit, checkins, now)
+    bundle = fhir.visit_bundle(
+        visit, checkins, now, pgic_questionnaire=absolute_url_for("api.pgic_questionnaire")
+    )
     audit.record("export.fhir", audit.current_actor(), ("visit", visit.id), now=now)
     db.session.commit()
     response = jsonify(bundle)
     response.mimetype = "application/fhir+json"
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/fhir/Questionnaire/pgic")
+@operation(
+    "GET",
+    "/api/v1/fhir/Questionnaire/pgic",
+    "The FHIR R4 Questionnaire of the day-7 global impression of change (PGIC); its URL is the "
+    "canonical that the exported QuestionnaireResponses name",
+    responses={200: ("The Questionnaire", "application/fhir+json")},
+)
+def pgic_questionnaire() -> Response:
+    # The same for every clinic and patient: no credentials, no patient data.
+    response = jsonify(fhir.pgic_questionnaire(absolute_url_for("api.pgic_questionnaire")))
+    response.mimetype = "application/fhir+json"
     return response
 
 
@@ -249,9 +293,26 @@ def patient_url(token: str) -> str:
     security="patientCookie",
     authenticate=require_patient_link,
     responses={
-        200: ("Replay of a stored check-in", CheckInOut),
-        201: ("Check-in stored", CheckInOut),
+        200: ("Replay of a stored check-in", CheckInReceived),
+        201: ("Check-in stored", CheckInReceived),
         409: ("This id was used for a different check-in", ErrorBody),
+        422: (
+            "A field is missing, of the wrong type or out of range, a code is listed twice "
+            "(code duplicate_item), recorded_at is more than "
+            f"{CLOCK_SKEW_MINUTES} minutes after the request's arrival (code recorded_in_future) "
+            f"or more than {CLOCK_SKEW_MINUTES} minutes before the visit's performed_at (code "
+            "recorded_before_visit), or pgic was sent for a check-in recorded less than 6 days "
+            "after the visit (code too_early)",
+            ErrorBody,
+        ),
+        429: (
+            f"The visit already holds {MAX_CHECKINS_PER_VISIT} check-ins, the most one visit "
+            "keeps (code too_many_checkins); nothing was stored. A replay of a stored check-in "
+            "still gets 200. Also sent, with another code, when requests come too fast, and "
+            "with code too_many_failures (and Retry-After) when too many requests with a bad "
+            "patient cookie came from this address.",
+            ErrorBody,
+        ),
     },
 )
 def create_checkin(principal: PatientLink, body: CheckInIn) -> tuple[Response, int]:
@@ -269,8 +330,9 @@ def create_checkin(principal: PatientLink, body: CheckInIn) -> tuple[Response, i
         recorded_at=body.recorded_at,
         soreness=body.soreness,
         usual_pain=body.usual_pain,
-        symptoms=list(dict.fromkeys(body.symptoms)),
-        helped=list(dict.fromkeys(body.helped)),
+        pgic=body.pgic,
+        symptoms=list(body.symptoms),
+        helped=list(body.helped),
         note=body.note or None,
     )
     try:
@@ -279,11 +341,51 @@ def create_checkin(principal: PatientLink, body: CheckInIn) -> tuple[Response, i
         raise APIError(
             409, "conflict", "A different check-in was already stored with this id.", "id"
         ) from None
+    except PgicTooEarly:
+        raise APIError(
+            422,
+            "too_early",
+            "pgic: The global impression of change is asked from 6 days after the visit.",
+            "pgic",
+        ) from None
+    except RecordedInFuture:
+        raise APIError(
+            422,
+            "recorded_in_future",
+            f"recorded_at: Is more than {CLOCK_SKEW_MINUTES} minutes ahead of the server's "
+            "clock. Check the device's date and time.",
+            "recorded_at",
+        ) from None
+    except RecordedBeforeVisit:
+        raise APIError(
+            422,
+            "recorded_before_visit",
+            f"recorded_at: Is more than {CLOCK_SKEW_MINUTES} minutes before the visit.",
+            "recorded_at",
+        ) from None
+    except VisitFull:
+        raise APIError(
+            429,
+            "too_many_checkins",
+            f"This visit already holds {MAX_CHECKINS_PER_VISIT} check-ins, the most one visit "
+            "keeps. Nothing was stored; please contact the clinic.",
+        ) from None
+    answer = checkin_out(checkin)
+    # Whether the clinic is open now, so the patient's red screen says what happens next (the
+    # page holds the sentences: patient/next_step.py). Opening hours, not health data.
+    status = patient_status(link.visit.clinic, utcnow())
+    answer["clinic"] = ClinicNow(status=status.state, opens_at=status.opens_at).model_dump(
+        mode="json"
+    )
+    # The answer is read before the commit, in the same transaction: after it nothing touches the
+    # database, so a stored check-in is never answered 503 because a read after the commit found
+    # the database locked (SQLite) or gone (the fault tests saw both). The phone would only send
+    # it again and get a replay, but its red screen would wait for that.
     db.session.commit()
-    return jsonify(checkin_out(checkin)), 201 if created else 200
+    return jsonify(answer), 201 if created else 200
 
 
-DATE_PARAM = {"type": "string", "format": "date"}
+DATE_PARAM = {"type": "string", "pattern": DATE_PATTERN}
 
 
 @bp.get("/checkins.csv")
@@ -297,10 +399,17 @@ DATE_PARAM = {"type": "string", "format": "date"}
     query={
         "from": ("First day, in the clinic's time zone (included)", DATE_PARAM, True),
         "to": ("Last day, in the clinic's time zone (included)", DATE_PARAM, True),
+        "raw": (
+            "1: every cell exactly as written. 0 or absent (the default): safe for spreadsheets, "
+            "a text cell starting with =, +, -, @, a tab or a carriage return gets a leading ' "
+            "(a spreadsheet would run it as a formula); number columns are never changed",
+            {"type": "string", "enum": ["0", "1"]},
+            False,
+        ),
     },
     responses={
         200: ("A header row, then one row per check-in, oldest first", "text/csv"),
-        422: ("A missing or malformed date, or a range over 366 days", ErrorBody),
+        422: ("A missing or malformed date, a range over 366 days, or raw not 0 or 1", ErrorBody),
     },
 )
 def checkins_csv_api(principal: Clinic) -> Response:
@@ -308,7 +417,11 @@ def checkins_csv_api(principal: Clinic) -> Response:
         days = exports.DateRange.parse(request.args.get("from"), request.args.get("to"))
     except exports.RangeError as exc:
         raise APIError(422, "invalid_range", str(exc), exc.field) from None
-    return exports.csv_download(principal, days, audit.current_actor())
+    try:
+        exact = exports.exact_form(request.args.get("raw"))
+    except ValueError as exc:
+        raise APIError(422, "invalid_value", str(exc), "raw") from None
+    return exports.csv_download(principal, days, audit.current_actor(), exact=exact)
 
 
 @bp.get("/checkins")

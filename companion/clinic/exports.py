@@ -22,6 +22,7 @@ def exports_page() -> str | tuple[str, int]:
         "clinic/exports.html",
         first=request.args.get("from") or (today - timedelta(days=29)).isoformat(),
         last=request.args.get("to") or today.isoformat(),
+        exact=request.args.get("raw") == "1",
         error=None,
     )
 
@@ -29,18 +30,22 @@ def exports_page() -> str | tuple[str, int]:
 @bp.get("/exports/checkins.csv")
 def export_checkins() -> Response | tuple[str, int]:
     clinic = current_clinic()
+    messages = {
+        "from": _("Choose the first day."),
+        "to": _("Choose a last day on or after the first, at most 366 days later."),
+        "raw": _("Choose how to export the text."),
+    }
     try:
         days = exports.DateRange.parse(request.args.get("from"), request.args.get("to"))
-    except exports.RangeError as exc:
-        messages = {
-            "from": _("Choose the first day."),
-            "to": _("Choose a last day on or after the first, at most 366 days later."),
-        }
+        exact = exports.exact_form(request.args.get("raw"))
+    except ValueError as exc:
+        field = exc.field if isinstance(exc, exports.RangeError) else "raw"
         page = render_template(
             "clinic/exports.html",
             first=request.args.get("from", ""),
             last=request.args.get("to", ""),
-            error=(exc.field, messages[exc.field]),
+            exact=request.args.get("raw") == "1",
+            error=(field, messages[field]),
         )
         return page, 422
-    return exports.csv_download(clinic, days, audit.current_actor())
+    return exports.csv_download(clinic, days, audit.current_actor(), exact=exact)

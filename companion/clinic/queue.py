@@ -11,7 +11,7 @@ from companion import audit
 from companion.alerts import raising as alerts
 from companion.alerts.queue import build_queue, reason_text
 from companion.care.clinic_rules import rules_for
-from companion.clinic import review_bp
+from companion.clinic import review_bp, visit_or_404
 from companion.extensions import db
 from companion.forms import ReviewForm
 from companion.timeutil import utcnow
@@ -55,6 +55,10 @@ def _handle(visit_id: uuid.UUID, action: str) -> Response:
     if not form.validate_on_submit():
         abort(400)
     ids = _alert_ids(form)
+    # Another clinic's visit, or none, is a 404 like every other page of a record (the route
+    # matrix, tests/test_route_matrix.py): the alerts' own clinic check would change nothing, but
+    # answering with the usual redirect would not say so.
+    visit_or_404(visit_id)
     now = utcnow()
     clinic_id = current_user.clinic_id
     if action == "alert.acknowledge":

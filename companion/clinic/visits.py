@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import segno
-from flask import Response, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Response, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
@@ -13,13 +13,21 @@ from markupsafe import Markup
 from companion import audit
 from companion.alerts.queue import reason_text
 from companion.api.views import patient_url
-from companion.care import stretches
+from companion.care import pgic, stretches
 from companion.care.chart import soreness_chart
 from companion.care.clinic_rules import rules_for
 from companion.care.helped import HELPED
 from companion.care.regions import BY_CODE as REGIONS
 from companion.care.triage import SYMPTOMS
-from companion.clinic import FRESH_LINK, audit_visit, bp, current_clinic, visit_or_404
+from companion.checkins.store import latest_checkin_time
+from companion.clinic import (
+    audit_visit,
+    bp,
+    current_clinic,
+    fresh_token,
+    hold_fresh_link,
+    visit_or_404,
+)
 from companion.extensions import db
 from companion.forms import ActionForm, VisitForm
 from companion.models import Visit, therapist_names
@@ -76,6 +84,9 @@ def _details_from(form: VisitForm) -> tuple[PatientDetails, VisitDetails] | None
         form.display_name.data.strip(),
         form.timezone.data,
         form.language.data,
+        # Normalized by the form's validators; empty clears the stored value.
+        phone=form.phone.data or None,
+        email=form.email.data or None,
     )
     visit = VisitDetails(
         performed_at=wall_clock_to_utc(local.date(), local.time(), zone),
@@ -111,8 +122,12 @@ def new_visit() -> Response | str | tuple[str, int]:
             form.display_name.data = patient.display_name
             form.timezone.data = patient.timezone
             form.language.data = patient.language
+            form.phone.data = patient.phone
+            form.email.data = patient.email
         else:
             form.timezone.data = clinic.timezone
+            # A new patient: the clinic's default language (its profile), changeable here.
+            form.language.data = clinic.default_language
         zone = form.timezone.data or "UTC"
         form.performed_at.data = to_local(utcnow(), zone).replace(
             tzinfo=None, second=0, microsecond=0
@@ -136,8 +151,8 @@ def new_visit() -> Response | str | tuple[str, int]:
     )
     audit_visit("visit.create", visit, now)
     db.session.commit()
-    # The token is shown once, on the next page; it travels in the signed session, never a URL.
-    session[FRESH_LINK] = {"visit_id": str(visit.id), "token": issued.token}
+    # The token travels in the signed session, never a URL (clinic.FRESH_LINKS).
+    hold_fresh_link(visit.id, issued.token)
     return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)
 
 
@@ -152,6 +167,8 @@ def edit_visit(visit_id: uuid.UUID) -> Response | str | tuple[str, int]:
         form.display_name.data = patient.display_name
         form.timezone.data = patient.timezone
         form.language.data = patient.language
+        form.phone.data = patient.phone
+        form.email.data = patient.email
         form.performed_at.data = to_local(visit.performed_at, patient.timezone).replace(tzinfo=None)
         form.regions.data = list(visit.regions)
         form.stretches.data = list(visit.stretches)
@@ -183,18 +200,18 @@ def edit_visit(visit_id: uuid.UUID) -> Response | str | tuple[str, int]:
 @bp.get("/visits/<uuid:visit_id>")
 def visit(visit_id: uuid.UUID) -> str:
     visit = visit_or_404(visit_id)
-    fresh = session.pop(FRESH_LINK, None)
-    url = qr = None
-    if fresh and fresh.get("visit_id") == str(visit.id):
-        url = patient_url(fresh["token"])
-        # segno builds the SVG from the URL we made; nothing the user typed is in it.
-        qr = Markup(segno.make(url, error="m").svg_inline(scale=5, dark="#000", light="#fff"))  # noqa: S704
+    now = utcnow()
+    token = fresh_token(visit, now)
+    url = patient_url(token) if token else None
+    qr = qr_svg(url) if url else None
     checkins, planned, history = patient_history.visit_record(visit)
     therapists = therapist_names(current_user.clinic_id)
     chart = soreness_chart(
-        visit.performed_at, [(c.recorded_at, c.soreness) for c in checkins], rules_for(visit.clinic)
+        visit.performed_at,
+        [(c.recorded_at, c.soreness, c.triage) for c in checkins],
+        rules_for(visit.clinic),
+        until=latest_checkin_time(visit),
     )
-    now = utcnow()
     live = [link for link in visit.links if link.usable(now)]
     audit_visit("visit.view", visit, now)
     db.session.commit()
@@ -217,6 +234,7 @@ def visit(visit_id: uuid.UUID) -> str:
         stretches=stretches.BY_CODE,
         symptoms=SYMPTOMS,
         helped=HELPED,
+        pgic_summary=pgic.summary,
         to_local=to_local,
         action_form=ActionForm(),
         deletion_pending=patient_data.pending_request(visit.patient_id),
@@ -229,12 +247,25 @@ def reissue_link(visit_id: uuid.UUID) -> Response:
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
+    issue_new_link(visit)
+    return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)
+
+
+def issue_new_link(visit: Visit) -> None:
+    """Revoke the visit's links and issue a new one, audited, held for this session
+    (clinic.FRESH_LINKS): the visit page's button and the handout's reissue both come here."""
     now = utcnow()
     issued = issue_link(visit, link_days=current_app.config["PATIENT_LINK_DAYS"], now=now)
     audit_visit("link.reissue", visit, now)
     db.session.commit()
-    session[FRESH_LINK] = {"visit_id": str(visit.id), "token": issued.token}
-    return redirect(url_for("clinic.visit", visit_id=visit.id), code=303)
+    hold_fresh_link(visit.id, issued.token)
+
+
+def qr_svg(url: str) -> Markup:
+    """The link as an inline SVG QR code (no third-party origin), sized by the stylesheet."""
+    # segno builds the SVG from the URL we made; nothing the user typed is in it.
+    svg = segno.make(url, error="m").svg_inline(scale=5, dark="#000", light="#fff", omitsize=True)
+    return Markup(svg)  # noqa: S704
 
 
 @bp.post("/visits/<uuid:visit_id>/link/revoke")

@@ -1,15 +1,19 @@
 """Exports of a clinic's data. CSV of check-ins for a date range (RFC 4180: a header row, CRLF line
 ends, fields with commas, quotes or line breaks quoted, quotes doubled), UTC and local time columns.
 
-Notes go out exactly as the patient wrote them, so the file round-trips. A spreadsheet may read a
-note that starts with "=" as a formula: open the file with the import dialog, not a double click
-(README). Changing the text (a leading apostrophe, say) would corrupt the data for every other use.
+Two forms (issue 14, CSV formula injection). The default is safe to open in a spreadsheet: a text
+cell that starts with "=", "+", "-", "@", a tab or a carriage return gets a leading "'" (OWASP's
+advice), because a spreadsheet would run it as a formula, and a patient writes the notes. Only text
+cells are defused: the columns the code writes from numbers (ids, hours, scores) stay numbers, so
+"-1.5" hours is still -1.5. The exact form (`exact=True`: the page's choice, `?raw=1` on the API)
+keeps every cell as written, for programs that read the file; the audit row says which form went out.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -52,7 +56,46 @@ COLUMNS = (
     "symptoms",
     "helped",
     "note",
+    # Day 7's global impression of change, 1-7 (care/pgic.py), empty when not given. Added last so
+    # a reader that goes by column position still finds the older columns where they were.
+    "pgic",
 )
+
+
+# Columns written from numbers by the code (never typed by a person): left as they are, so a
+# spreadsheet still reads them as numbers.
+NUMERIC_COLUMNS = frozenset(
+    {"checkin_id", "visit_id", "hours_since_visit", "soreness", "usual_pain", "pgic"}
+)
+# What a spreadsheet may take as the start of a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMERIC_POSITIONS = frozenset(i for i, name in enumerate(COLUMNS) if name in NUMERIC_COLUMNS)
+
+# The audit detail's word for each form.
+SAFE_FORM = "safe"
+EXACT_FORM = "exact"
+
+
+def defuse(cell: str) -> str:
+    """A text cell a spreadsheet will show as text: a leading "'" when it would start a formula."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def defused_row(row: list[str]) -> list[str]:
+    return [cell if i in _NUMERIC_POSITIONS else defuse(cell) for i, cell in enumerate(row)]
+
+
+def exact_form(raw: str | None) -> bool:
+    """The `raw` choice of the page and the API: absent or "0" is the safe form, "1" the exact
+    one; anything else is refused (ValueError), never guessed."""
+    if raw is None or raw == "0":
+        return False
+    if raw == "1":
+        return True
+    raise ValueError("'raw' must be 1 (the exact text) or 0 (safe for spreadsheets).")
+
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class RangeError(ValueError):
@@ -77,6 +120,10 @@ class DateRange:
             if not raw:
                 raise RangeError(name, f"Give '{name}' as a date, such as 2026-11-01.")
             try:
+                # Only YYYY-MM-DD, as the API document states: fromisoformat alone would also
+                # take 20261101 and 2026-W44-7.
+                if not _ISO_DAY.fullmatch(raw):
+                    raise ValueError(raw)
                 days.append(date.fromisoformat(raw))
             except ValueError:
                 raise RangeError(name, f"'{name}' must be a date such as 2026-11-01.") from None
@@ -135,32 +182,41 @@ def checkin_rows(clinic: Clinic, days: DateRange) -> Iterator[list[str]]:
             ";".join(c.symptoms),
             ";".join(c.helped),
             c.note or "",
+            "" if c.pgic is None else str(c.pgic),
         ]
 
 
-def checkins_csv(clinic: Clinic, days: DateRange) -> tuple[str, int]:
-    """The whole file (UTF-8 text) and how many check-ins it holds."""
+def checkins_csv(clinic: Clinic, days: DateRange, *, exact: bool = False) -> tuple[str, int]:
+    """The whole file (UTF-8 text) and how many check-ins it holds: safe for spreadsheets, or
+    with every cell exactly as written (`exact`)."""
     out = io.StringIO()
     # The csv module's defaults are RFC 4180's, but for the line end: the RFC says CRLF.
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     count = 0
     for row in checkin_rows(clinic, days):
-        writer.writerow(row)
+        writer.writerow(row if exact else defused_row(row))
         count += 1
     return out.getvalue(), count
 
 
-def csv_download(clinic: Clinic, days: DateRange, actor: audit.Actor) -> Response:
+def csv_download(
+    clinic: Clinic, days: DateRange, actor: audit.Actor, *, exact: bool = False
+) -> Response:
     """The CSV file as a download, audited in the same transaction (who, which days, how many
-    rows; never the data). Shared by the API and the therapists' Exports page."""
+    rows, which form; never the data). Shared by the API and the therapists' Exports page."""
     now = utcnow()
-    body, count = checkins_csv(clinic, days)
+    body, count = checkins_csv(clinic, days, exact=exact)
     audit.record(
         "export.csv",
         actor,
         now=now,
-        detail={"from": days.first.isoformat(), "to": days.last.isoformat(), "rows": count},
+        detail={
+            "from": days.first.isoformat(),
+            "to": days.last.isoformat(),
+            "rows": count,
+            "form": EXACT_FORM if exact else SAFE_FORM,
+        },
     )
     db.session.commit()
     response = Response(body, mimetype="text/csv")

@@ -1,5 +1,7 @@
 """FHIR R4 export of one visit: a `collection` Bundle with the Patient, a Procedure for the needling,
-one Observation per check-in score and one QuestionnaireResponse per check-in (issue 5).
+one Observation per check-in score and one QuestionnaireResponse per check-in (issue 5), plus one
+QuestionnaireResponse to our PGIC Questionnaire per check-in with a day-7 global impression of change
+(issue 12; the Questionnaire itself is served at its canonical URL, `pgic_questionnaire`).
 
 Codes are only those clinical.md lists as verified ("Codes for exports"): LOINC 72514-3 for the
 0-10 pain score, SNOMED CT body sites for neck, lower back and shoulder region. Everything else
@@ -15,17 +17,21 @@ from typing import Any
 
 from flask_babel import force_locale
 
+from companion.care import pgic
 from companion.care.helped import HELPED
 from companion.care.regions import BY_CODE as REGIONS
 from companion.care.triage import SYMPTOMS
 from companion.models import CheckIn, Visit
 from companion.timeutil import utc_instant
+from companion.visits.contact import is_mobile
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 # Our own code systems (URNs we control): the clinic's patient references, symptoms, what helped.
 LOCAL = "urn:aftercare-companion"
+# The global impression of change has no LOINC code (clinical.md): a local code system, codes "1"-"7".
+PGIC_SYSTEM = f"{LOCAL}:pgic"
 PAIN_SCORE = {
     "coding": [
         {
@@ -54,7 +60,7 @@ def body_site(code: str) -> dict[str, Any]:
 
 def patient_resource(visit: Visit) -> dict[str, Any]:
     patient = visit.patient
-    return {
+    resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": str(patient.id),
         # The clinic's own reference, scoped to the clinic: the same ref elsewhere is someone else.
@@ -66,6 +72,18 @@ def patient_resource(visit: Visit) -> dict[str, Any]:
             {"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": patient.language}]}}
         ],
     }
+    telecom = []
+    if patient.phone:
+        phone = {"system": "phone", "value": patient.phone}
+        # "mobile" only when the numbering plan says so; otherwise the use is left unsaid.
+        if is_mobile(patient.phone):
+            phone["use"] = "mobile"
+        telecom.append(phone)
+    if patient.email:
+        telecom.append({"system": "email", "value": patient.email})
+    if telecom:
+        resource["telecom"] = telecom
+    return resource
 
 
 def procedure_resource(visit: Visit) -> dict[str, Any]:
@@ -168,13 +186,70 @@ def questionnaire_response(visit: Visit, checkin: CheckIn) -> dict[str, Any]:
     }
 
 
-def visit_bundle(visit: Visit, checkins: list[CheckIn], now: datetime) -> dict[str, Any]:
-    """The Bundle for one visit; texts in English (the export is for systems, not the patient)."""
+def _pgic_coding(answer: pgic.Answer) -> dict[str, Any]:
+    return {"system": PGIC_SYSTEM, "code": str(answer.code), "display": answer.display}
+
+
+def pgic_questionnaire(url: str) -> dict[str, Any]:
+    """Our Questionnaire for the day-7 global impression of change, whose canonical is `url`."""
+    return {
+        "resourceType": "Questionnaire",
+        "id": "pgic",
+        "url": url,
+        "name": "PGIC",
+        "title": "Patient Global Impression of Change of the usual pain",
+        "status": "active",
+        "subjectType": ["Patient"],
+        "description": "Asked from 6 days after a dry-needling visit: the patient's impression of "
+        "the change in their usual pain (the condition treated), on the 7-point PGIC scale "
+        f"({pgic.SOURCE}). Public domain.",
+        "item": [
+            {
+                "linkId": "pgic",
+                "text": "Compared with before this visit, how is your usual pain now?",
+                "type": "choice",
+                "answerOption": [{"valueCoding": _pgic_coding(a)} for a in pgic.ANSWERS],
+            }
+        ],
+    }
+
+
+def pgic_response(visit: Visit, checkin: CheckIn, questionnaire: str) -> dict[str, Any]:
+    """The check-in's global impression of change as a response to the PGIC Questionnaire."""
+    assert checkin.pgic is not None
+    return {
+        "resourceType": "QuestionnaireResponse",
+        # Derived from the check-in's id like the check-in's own response, with its own name.
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:aftercare:pgic-response:{checkin.id}")),
+        "questionnaire": questionnaire,
+        "status": "completed",
+        "subject": {"reference": _ref(visit.patient_id)},
+        "authored": utc_instant(checkin.recorded_at),
+        "item": [
+            {
+                "linkId": "pgic",
+                "text": "Global impression of change of the usual pain",
+                "answer": [{"valueCoding": _pgic_coding(pgic.BY_CODE[checkin.pgic])}],
+            }
+        ],
+    }
+
+
+def visit_bundle(
+    visit: Visit, checkins: list[CheckIn], now: datetime, *, pgic_questionnaire: str
+) -> dict[str, Any]:
+    """The Bundle for one visit; texts in English (the export is for systems, not the patient).
+
+    `pgic_questionnaire`: the canonical URL of the PGIC Questionnaire (absolute, where this app
+    serves it), which the responses to it name.
+    """
     with force_locale("en"):
         resources = [patient_resource(visit), procedure_resource(visit)]
         for checkin in checkins:
             resources.append(observation_resource(visit, checkin))
             resources.append(questionnaire_response(visit, checkin))
+            if checkin.pgic is not None:
+                resources.append(pgic_response(visit, checkin, pgic_questionnaire))
     return {
         "resourceType": "Bundle",
         "type": "collection",

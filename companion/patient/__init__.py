@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from babel.dates import format_skeleton
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, abort, render_template
 from flask_babel import format_time, get_locale, get_timezone
 from flask_babel import gettext as _
 
@@ -21,6 +21,7 @@ from companion.auth import current_link
 from companion.care import guidance
 from companion.models import PatientLink
 from companion.visits import patient_data
+from companion.visits.contact import emergency_number
 
 bp = Blueprint("patient", __name__, url_prefix="/me")
 
@@ -82,7 +83,8 @@ def page_context(link: PatientLink) -> dict[str, Any]:
         "visit": visit,
         "patient": visit.patient,
         "clinic_phone": visit.clinic.phone,
-        "emergency_number": current_app.config["EMERGENCY_NUMBER"],
+        "clinic": visit.clinic,  # the header's logo and phone
+        "emergency_number": emergency_number(visit.clinic),
         "emergency": guidance.EMERGENCY,
         "page_data": page_data(link),
         # Every patient page says so while a deletion request waits for the clinic.

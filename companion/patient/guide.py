@@ -12,6 +12,7 @@ from flask import (
     url_for,
 )
 
+from companion.auth import current_link
 from companion.care import guidance
 from companion.care.regions import BY_CODE as REGIONS
 from companion.care.regions import any_over_lung
@@ -19,6 +20,7 @@ from companion.care.stretches import BY_CODE as STRETCHES
 from companion.care.stretches import DOSE, PURPOSE, STOP_IF
 from companion.patient import LANGUAGE_COOKIE, bp, page_context, page_data, require_link
 from companion.timeutil import hours_since, utcnow
+from companion.visits.contact import emergency_number
 
 
 @bp.get("/")
@@ -46,11 +48,13 @@ def home() -> str:
 
 @bp.get("/offline")
 def offline() -> str:
-    """Shown by the service worker for a page it has not kept. Needs no link: it holds no data."""
+    """Shown by the service worker for a page it has not kept. Needs no link: it holds no data.
+    With one, its emergency number is the patient's clinic's (only that: the page is kept)."""
+    link = current_link()
     return render_template(
         "patient/offline.html",
         page_data=page_data(None),
-        emergency_number=current_app.config["EMERGENCY_NUMBER"],
+        emergency_number=emergency_number(link.visit.clinic if link is not None else None),
         emergency=guidance.EMERGENCY,
     )
 
@@ -62,6 +66,10 @@ def language() -> Response:
     if choice not in ("en", "es"):
         abort(400)
     back = request.form.get("next_page", "")
+    # A control character (CR/LF above all) cannot go into a Location header: werkzeug would raise,
+    # a 500. No page of ours has one in its path, so the request is malformed: a 400.
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in back):
+        abort(400)
     # Only our own patient pages: never an open redirect ("//elsewhere.example" starts with "/").
     if not back.startswith("/me/"):
         back = url_for("patient.home")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
+from companion import guessing
 from companion.extensions import limiter
-from companion.reminders.calendar import build_feed, feed_reminders, live_link
+from companion.reminders.calendar import build_feed, feed_reminders, link_id_from_token, live_link
 from companion.timeutil import utcnow
 from companion.tokens import hash_token
 from companion.urls import public_base
@@ -37,9 +38,22 @@ def _not_found() -> Response:
 @bp.get("/calendar/<token>.ics")
 @limiter.limit(_rate_limit, key_func=_per_feed)
 def feed(token: str) -> Response:
+    wait = guessing.CALENDAR_TOKEN.wait()
+    if wait is not None:
+        # This address sent too many tokens we never signed: refused before looking at this one.
+        return Response(
+            "Too many requests\n",
+            status=429,
+            mimetype="text/plain",
+            headers={"Retry-After": str(wait)},
+        )
     now = utcnow()
     link = live_link(token, now)
     if link is None:
+        # Only a token we never signed counts (a guess, a tampered URL). A revoked or expired feed
+        # was ours: calendar providers poll those for ever, from hosts shared by every patient.
+        if link_id_from_token(token) is None:
+            guessing.CALENDAR_TOKEN.failed()
         return _not_found()
     base_url = public_base()
     body = build_feed(link.visit, feed_reminders(link.visit), base_url=base_url, now=now)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import selectinload
 
+from companion.alerts.records import AlertRecord, alert_records
 from companion.extensions import db
 from companion.models import Alert, CheckIn, Patient, Reminder, Visit
 
@@ -145,7 +146,7 @@ def matches(text: str, *columns: Any) -> Any:
     return or_(*(func.lower(c).like(func.lower(pattern), escape="\\") for c in columns))
 
 
-def visit_record(visit: Visit) -> tuple[list[CheckIn], list[Reminder], list[Alert]]:
+def visit_record(visit: Visit) -> tuple[list[CheckIn], list[Reminder], list[AlertRecord]]:
     """What the visit page shows under the visit: its check-ins (newest first), its reminders with
     every delivery attempt (in due order) and its alerts, handled or not (newest first)."""
     checkins = db.session.scalars(
@@ -157,10 +158,8 @@ def visit_record(visit: Visit) -> tuple[list[CheckIn], list[Reminder], list[Aler
         .options(selectinload(Reminder.deliveries))
         .order_by(Reminder.due_at)
     ).all()
-    alerts = db.session.scalars(
-        select(Alert).where(Alert.visit_id == visit.id).order_by(Alert.raised_at.desc())
-    ).all()
-    return list(checkins), list(reminders), list(alerts)
+    alerts = alert_records(visit.clinic_id, visit_id=visit.id)
+    return list(checkins), list(reminders), alerts
 
 
 def checkins_of(visit: Visit) -> list[CheckIn]:
@@ -179,26 +178,6 @@ def reminders_of(visit: Visit) -> list[Reminder]:
             select(Reminder).where(Reminder.visit_id == visit.id).order_by(Reminder.due_at)
         )
     )
-
-
-def existing(clinic_id: uuid.UUID, visit_ids: set[str], patient_ids: set[str]) -> set[str]:
-    """Which of these visit and patient ids (as text, from audit rows) still exist in the
-    clinic: a deleted patient's pages would only lead to a 404."""
-
-    def uuids(raw: set[str]) -> list[uuid.UUID]:
-        out = []
-        for value in raw:
-            try:
-                out.append(uuid.UUID(value))
-            except ValueError:
-                continue
-        return out
-
-    visits = select(Visit.id).where(Visit.clinic_id == clinic_id, Visit.id.in_(uuids(visit_ids)))
-    patients = select(Patient.id).where(
-        Patient.clinic_id == clinic_id, Patient.id.in_(uuids(patient_ids))
-    )
-    return {str(found) for found in db.session.scalars(visits.union_all(patients))}
 
 
 def names_of(clinic_id: uuid.UUID, patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -155,6 +155,9 @@ def export_data(patient: Patient, now: datetime) -> dict[str, Any]:
             "name": patient.display_name,
             "timezone": patient.timezone,
             "language": patient.language,
+            # As the clinic recorded them (E.164 phone, normalized e-mail); None when not given.
+            "phone": patient.phone,
+            "email": patient.email,
             "quiet_hours": {
                 "start": _clock(quiet.start),
                 "end": _clock(quiet.end),
@@ -196,6 +199,8 @@ def export_data(patient: Patient, now: datetime) -> dict[str, Any]:
                 "received_at": _utc(c.received_at),
                 "soreness": c.soreness,
                 "usual_pain": c.usual_pain,
+                # Day 7's global impression of change, 1-7 (care/pgic.py); None when not asked.
+                "pgic": c.pgic,
                 "symptoms": list(c.symptoms),
                 "helped": list(c.helped),
                 "note": c.note,

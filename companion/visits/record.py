@@ -21,6 +21,10 @@ class PatientDetails:
     display_name: str
     timezone: str
     language: str
+    # Already normalized (visits/contact.py) by the form or the API schema. The details replace
+    # the stored ones: None clears the phone or e-mail, as the other details are replaced too.
+    phone: str | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,51 @@ def find_or_create_patient(clinic: Clinic, details: PatientDetails) -> Patient:
     if patient is None:
         patient = Patient(clinic_id=clinic.id, ref=details.ref)
         db.session.add(patient)
+    _refresh(patient, details)
+    return patient
+
+
+def _refresh(patient: Patient, details: PatientDetails) -> None:
     patient.display_name = details.display_name
     patient.timezone = details.timezone
     patient.language = details.language
-    return patient
+    patient.phone = details.phone
+    patient.email = details.email
+
+
+# What a patient's page can change about them, in the order the form asks.
+PATIENT_FIELDS = ("ref", "display_name", "timezone", "language", "phone", "email")
+
+
+def ref_taken(clinic_id: uuid.UUID, ref: str, patient_id: uuid.UUID) -> bool:
+    """Whether another patient of the clinic already has this reference (it names one patient)."""
+    return (
+        db.session.scalar(
+            select(Patient.id).where(
+                Patient.clinic_id == clinic_id, Patient.ref == ref, Patient.id != patient_id
+            )
+        )
+        is not None
+    )
+
+
+def update_patient(patient: Patient, details: PatientDetails, now: datetime) -> list[str]:
+    """Save a patient's details (the caller checked them, and that the reference is free); returns
+    the names of the fields that changed.
+
+    A new time zone moves the wall-clock moments and the quiet hours (they are local), so the
+    unsent reminders of every visit of theirs are planned again (planning.replan: what was sent
+    stays sent). A new language re-plans too, so nothing already planned keeps the old one.
+    """
+    before = {name: getattr(patient, name) for name in PATIENT_FIELDS}
+    patient.ref = details.ref
+    _refresh(patient, details)
+    changed = [name for name in PATIENT_FIELDS if getattr(patient, name) != before[name]]
+    if "timezone" in changed or "language" in changed:
+        db.session.flush()
+        for visit in patient.visits:
+            replan(visit, now)
+    return changed
 
 
 def record_visit(
@@ -89,16 +134,14 @@ def record_visit(
 def update_visit(
     visit: Visit, patient_details: PatientDetails, details: VisitDetails, now: datetime
 ) -> None:
-    """Correct a recorded visit (and its patient's zone, name or language), then re-plan.
+    """Correct a recorded visit (and its patient's zone, name, language or contact details), then
+    re-plan.
 
     Only unsent reminders move (reminders.planning.replan): whatever was already sent stays sent, so an
     edit never sends a reminder twice. The patient reference is the patient's identity and is not
     changed here.
     """
-    patient = visit.patient
-    patient.display_name = patient_details.display_name
-    patient.timezone = patient_details.timezone
-    patient.language = patient_details.language
+    _refresh(visit.patient, patient_details)
     visit.performed_at = details.performed_at
     visit.regions = list(details.regions)
     visit.stretches = chosen_stretches(details)

@@ -60,8 +60,44 @@
     heading.focus();
   }
 
+  /* Day 7's global impression of change (shown from day 6). Sent only for an entry recorded that
+   * long after the visit by this phone's clock, the time the server judges it by: a phone a little
+   * behind the server must not have its whole check-in refused over this one question. */
+  function pgicAnswer(now) {
+    var answer = checked("pgic")[0];
+    if (answer === undefined) return null;
+    if (hoursSince(data.checkin.performed_at, now) < data.checkin.pgic_from_hours) return null;
+    return Number(answer);
+  }
+
   function setState(text) {
     document.getElementById("checkin-state").textContent = text;
+  }
+
+  /* The red screen's last line: what happens next (companion/patient/next_step.py has the why).
+   * Until the server has the entry: the offline sentence (it has reached nobody yet). Then what
+   * the server's answer says of the clinic: open, unknown, or closed until `opens_at`, whose
+   * sentence the page brought for each opening of the coming week, formatted by the server in the
+   * patient's zone and language. An opening the page does not know gets the unknown sentence:
+   * vaguer, never false. `false`: the entry is nowhere (neither stored nor sent): no line at all. */
+  var nextStep = data.red_next;
+  var shownId = null; // the entry whose result is on the screen
+
+  function showNextStep(clinic) {
+    var line = document.getElementById("result-red-next");
+    if (!line || !nextStep) return;
+    line.hidden = clinic === false;
+    var text = nextStep.offline;
+    if (clinic) {
+      text = clinic.status === "open" ? nextStep.open : nextStep.unknown;
+      if (clinic.status === "closed" && clinic.opens_at) {
+        var at = Date.parse(clinic.opens_at);
+        nextStep.closed.forEach(function (pair) {
+          if (Date.parse(pair[0]) === at) text = pair[1];
+        });
+      }
+    }
+    line.textContent = text;
   }
 
   // One id per check-in form shown: a second tap on Send is the same entry, never a second one.
@@ -78,6 +114,7 @@
     var mine = report.sent.filter(function (s) { return s.id === id; })[0];
     if (mine) {
       setState(t.sent);
+      showNextStep(mine.clinic || { status: "unknown" });
       // The server has the final word (it may know check-ins this phone has not seen).
       if (mine.triage !== "green" && document.getElementById("result-" + mine.triage).hidden) {
         showResult(mine.triage === "red" ? "red" : "amber");
@@ -114,8 +151,11 @@
       symptoms: symptoms,
       helped: checked("helped"),
       note: note || null,
+      pgic: pgicAnswer(now),
     };
     var entry = { id: body.id, visit_id: data.visit_id, body: body, state: "pending", saved_at: now.toISOString(), error: null };
+    shownId = body.id;
+    showNextStep(null);
 
     // Store first, judge second: the entry is safe on the phone before anything else happens.
     Outbox.add(entry).then(function () {
@@ -137,15 +177,28 @@
       return Outbox.post(window.fetch.bind(window), body).then(function (response) {
         setState(response.ok ? t.sent : t.not_saved);
         app.announce(response.ok ? t.sent : t.not_saved);
+        if (!response.ok) return showNextStep(false);
+        return response.json().then(function (stored) {
+          showNextStep((stored && stored.clinic) || { status: "unknown" });
+        }, function () { showNextStep({ status: "unknown" }); });
       }, function () {
         setState(t.not_saved);
         app.announce(t.not_saved);
+        showNextStep(false);
       });
     });
   });
 
+  // An entry sent later (back online, or by the service worker) is acknowledged in a flush report.
+  document.addEventListener("outbox:flushed", function (event) {
+    var report = event.detail;
+    if (!shownId || !report) return;
+    if (report.sent.some(function (s) { return s.id === shownId; })) afterSend(report, shownId);
+  });
+
   document.getElementById("checkin-again").addEventListener("click", function () {
     entryId = crypto.randomUUID();
+    shownId = null;
     busy = false;
     form.reset();
     results.hidden = true;

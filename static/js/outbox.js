@@ -71,7 +71,8 @@
   }
 
   /* Send pending entries oldest first. The report says what happened, so every caller can show it:
-   *   sent: [{id, triage}]  rejected: [{id, code}]  retry: the network or server failed, try later
+   *   sent: [{id, triage, clinic}]  rejected: [{id, code}]
+   *   retry: the network or server failed, try later
    *   unauthorized: the link no longer lets this phone in (kept; the patient must open a new link) */
   function flush(fetchFn) {
     var report = { sent: [], rejected: [], retry: false, unauthorized: false };
@@ -107,6 +108,13 @@
     });
   }
 
+  // The server's clock minus this phone's, in ms, from the answer's Date header (HTTP dates have
+  // whole seconds: good enough for a check-in's time); null without a usable header.
+  function clockSkew(response) {
+    var server = Date.parse(response.headers.get("Date") || "");
+    return isNaN(server) ? null : server - Date.now();
+  }
+
   function send(fetchFn, entry, report) {
     return post(fetchFn, entry.body).then(function (response) {
       if (response.status === 200 || response.status === 201) {
@@ -116,7 +124,8 @@
             report.retry = true;
             return true;
           }
-          report.sent.push({ id: entry.id, triage: stored.triage });
+          // clinic: whether it is open now, for the red screen's last line (checkin.js).
+          report.sent.push({ id: entry.id, triage: stored.triage, clinic: stored.clinic || null });
           return remove(entry.id).then(function () { return false; });
         });
       }
@@ -130,7 +139,26 @@
       }
       // Any other 4xx: the server refuses this entry as it is. Keep it and say so.
       return response.json().catch(function () { return {}; }).then(function (data) {
-        var code = (data && data.error && data.error.code) || "http_" + response.status;
+        var error = (data && data.error) || {};
+        if (error.code === "too_early" && error.field === "pgic" && entry.body.pgic != null) {
+          // The day-7 question was answered before the server asks it (the visit's time was
+          // changed, or this phone's clock runs ahead). The rest of the entry, red flags included,
+          // must still reach the clinic: send it again without that answer.
+          delete entry.body.pgic;
+          return put(entry).then(function () { return send(fetchFn, entry, report); });
+        }
+        var skew = clockSkew(response);
+        if ((error.code === "recorded_in_future" || error.code === "recorded_before_visit") &&
+            !entry.clockCorrected && skew !== null) {
+          // This phone's clock is off by more than the server allows (it takes a few minutes).
+          // The entry was made when this clock said, which in the server's time is that moment
+          // plus the difference between the two clocks now: send it once more, corrected, so a
+          // red flag from a phone with a wrong clock still reaches the clinic.
+          entry.body.recorded_at = new Date(Date.parse(entry.body.recorded_at) + skew).toISOString();
+          entry.clockCorrected = true;
+          return put(entry).then(function () { return send(fetchFn, entry, report); });
+        }
+        var code = error.code || "http_" + response.status;
         entry.state = "rejected";
         entry.error = code;
         report.rejected.push({ id: entry.id, code: code });

@@ -114,6 +114,14 @@ def page_states(page, base: str, link_path: str) -> list[tuple[str, callable]]: 
         entry = page.evaluate("fetch('/api/v1/checkins').then((r) => r.json())")["checkins"][0]
         page.goto(f"{base}/me/check-in/{entry['id']}")
 
+    def history_with_flags():  # type: ignore[no-untyped-def]
+        # After the amber and red results above: both marked on the chart by shape, and in the list.
+        page.goto(base + "/me/check-ins")
+        expect(page.locator("figure.chart polygon.marker.red")).to_have_count(1)
+        expect(page.locator("figure.chart polygon.marker.amber")).to_have_count(1)
+        expect(page.locator(".history .flag.red")).to_have_count(1)
+        expect(page.locator(".history .flag.amber")).to_have_count(1)
+
     def deletion_asked():  # type: ignore[no-untyped-def]
         page.goto(base + "/me/data/delete")
         page.locator("main form button[type=submit]").click()
@@ -127,7 +135,7 @@ def page_states(page, base: str, link_path: str) -> list[tuple[str, callable]]: 
         ("amber result", result(9)),
         ("red result", result(1, ("chest_pain",))),
         ("stored result page", stored_result),
-        ("history with chart", visit("/me/check-ins")),
+        ("history with chart, a red and an amber check-in", history_with_flags),
         ("reminders", visit("/me/reminders")),
         ("reminders with a quiet-hours error", quiet_hours_error),
         ("offline page", visit("/me/offline")),

@@ -1,7 +1,8 @@
 """The therapists' pages in chromium, in English and Spanish: axe-core finds nothing (WCAG 2.1 A/AA
 and best practices), and no English is left on a Spanish page. The review queue is filled with a
-red flag, an amber item (acknowledged), a missing check-in and an on-track patient, so every part
-of it is drawn; the visit page shows its chart and its alerts."""
+red flag, an amber item (acknowledged), a missing check-in, an on-track patient and a red flag
+resolved a few hours ago, so every part of it is drawn; the visit page shows its chart (with a red, an amber and a green check-in, marked
+by shape) and its alerts."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def busy_clinic(live_app: Flask) -> str:
         db.session.add(clinic)
         db.session.flush()
         therapist = Therapist(
-            clinic_id=clinic.id, email=EMAIL, password_hash=hash_password(PASSWORD)
+            clinic_id=clinic.id, email=EMAIL, password_hash=hash_password(PASSWORD), role="admin"
         )
         db.session.add(therapist)
         db.session.flush()
@@ -67,6 +68,7 @@ def busy_clinic(live_app: Flask) -> str:
 
         red = visit("R-1", "Rosa", 30)
         checkin(red, 3, 4, [])
+        checkin(red, 12, 8, [])  # amber: the chart and the card mark it beside the red flag
         checkin(red, 28, 3, ["breathless"])
         amber = visit("A-1", "Ana", 50)
         checkin(amber, 3, 4, [])
@@ -74,9 +76,16 @@ def busy_clinic(live_app: Flask) -> str:
         visit("S-1", "Sol", 30)
         fine = visit("F-1", "Fede", 26)
         checkin(fine, 24, 2, [])
+        handled = visit("P-1", "Pau", 40)
+        checkin(handled, 20, 2, ["chest_pain"])
         db.session.flush()
         for alert in db.session.query(Alert).filter(Alert.visit_id == amber.id):
             alert.acknowledged_at, alert.acknowledged_by = now, therapist.id
+        # A red flag resolved with a note: the queue's "resolved in the last 48 h" lists it.
+        for alert in db.session.query(Alert).filter(Alert.visit_id == handled.id):
+            alert.acknowledged_at = alert.resolved_at = now - timedelta(hours=5)
+            alert.acknowledged_by = alert.resolved_by = therapist.id
+            alert.resolution_note = "Called: seen at the emergency department, all clear"
         db.session.commit()
         red_id = str(red.id)
         db.session.remove()
@@ -110,6 +119,7 @@ def test_every_therapist_page_passes_axe_and_speaks_one_language(
     # The queue with a red, an acknowledged amber, a missing check-in and an on-track patient.
     assert page.locator(".queue-item.red").count() == 1
     assert page.locator(".queue-item.amber").count() == 2
+    assert page.locator("#resolved-h + ol .alert-record.red").count() == 1
     check("review queue")
     for path, name in (
         (f"/visits/{busy_clinic}", "visit"),
@@ -123,7 +133,12 @@ def test_every_therapist_page_passes_axe_and_speaks_one_language(
         page.goto(base + path)
         check(name)
     page.goto(base + f"/visits/{busy_clinic}")
-    assert page.locator("figure.chart svg").count() == 1
+    assert page.locator("figure.chart > svg").count() == 1
+    # Red and amber check-ins are marked by shape (scanned by axe above, as the visit page).
+    assert page.locator("figure.chart polygon.marker.red").count() == 1
+    assert page.locator("figure.chart polygon.marker.amber").count() == 1
+    assert page.locator("figure.chart circle.marker.green").count() == 1
+    assert page.locator("figure.chart g.chart-point > title").count() == 3
     page.locator('main a[href^="/patients/"]').click()  # the patient's own page
     page.wait_for_url(base + "/patients/*")
     assert page.locator("tbody tr").count() == 1
@@ -135,7 +150,26 @@ def test_every_therapist_page_passes_axe_and_speaks_one_language(
     check("patients found")
     page.goto(base + "/settings/clinic")
     page.locator("#episode_days").fill("0")
-    page.locator("form button.primary").click()
+    page.locator('form[action$="/settings/clinic"] button.primary').click()
     assert page.locator("#episode_days[aria-invalid=true]").count() == 1
     check("settings with an error")
+    # The opening hours are a form of their own, with their own messages.
+    page.locator("#days-2-opens").fill("20:00")
+    page.locator("#days-2-closes").fill("08:00")
+    page.locator('form[action$="/settings/clinic/hours"] button.primary').click()
+    assert page.locator("#days-2-closes[aria-invalid=true]").count() == 1
+    check("opening hours with an error")
+    # The on-call page: the readiness warning (nothing reaches anyone in the test server), the
+    # contact form with an error, and the test alert's report.
+    page.goto(base + "/settings/on-call")
+    assert page.locator("section.readiness[role=alert]").count() == 1
+    check("on-call")
+    page.locator("#name").fill("Ben")
+    page.locator("#phone").fill("612")
+    page.locator('form[action$="/settings/on-call"] button.primary').click()
+    assert page.locator("#phone[aria-invalid=true]").count() == 1
+    check("on-call with an error")
+    page.locator('form[action*="/settings/on-call/test"] button').click()
+    assert page.locator("#test-results li.channel-result").count() == 3
+    check("test alert report")
     context.close()

@@ -4,11 +4,13 @@ screen: installability, offline pages, the outbox across a browser restart, and 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 
 from companion.care.triage import EarlierScore, triage
+from companion.timeutil import utcnow
 
 from ..test_triage import ALL_CASES
 from .conftest import stored_checkins
@@ -123,8 +125,8 @@ def test_pages_load_offline_after_one_online_visit(phone, server, patient_visit)
     ]:
         phone.goto(server.url + path)
         expect(phone.get_by_role("heading", level=1)).to_have_text(heading)
-    expect(phone.locator(".chart svg")).to_be_visible()
-    expect(phone.get_by_text("Soreness 6 out of 10")).to_be_visible()
+    expect(phone.locator(".chart > svg")).to_be_visible()
+    expect(phone.locator(".history").get_by_text("Soreness 6 out of 10")).to_be_visible()
     # A patient page never kept on the phone: the offline page, with the emergency number.
     phone.goto(server.url + "/me/check-in/2b0f7b1e-8a8e-4a47-9a34-4b1d8f0f6c11")
     expect(phone.get_by_role("heading", level=1)).to_have_text("You are offline")
@@ -254,6 +256,27 @@ def test_a_new_release_offers_a_reload_and_takes_over_when_tapped(
     assert waiting is False
     assert phone.evaluate("navigator.serviceWorker.controller.scriptURL") == first
     assert phone.evaluate("caches.keys()").count("assets-next-release") == 1
+
+
+@pytest.mark.parametrize("minutes", [25, -25], ids=["ahead", "behind"])
+def test_a_red_flag_from_a_phone_whose_clock_is_wrong_still_reaches_the_clinic(
+    minutes, phone, server, live_app, patient_visit
+):
+    """The server takes a check-in's time only within a few minutes of its own clock and of the
+    visit. A phone whose clock is 25 minutes off gets its entry refused once; the outbox corrects
+    the time by the difference it reads from the answer's Date header and sends it again."""
+    visit = patient_visit(hours_ago=0.1)  # 6 minutes ago: 25 behind is before the visit
+    phone.clock.install(time=utcnow() + timedelta(minutes=minutes))
+    go_online_first(phone, server.url, visit.link_path)
+    phone.goto(server.url + "/me/check-in")
+    check_in(phone, soreness=1, red_flags=("breathless",))
+
+    expect(phone.locator("#checkin-state")).to_have_text("Sent to your clinic.")
+    [stored] = stored_checkins(live_app, visit.visit_id)
+    assert stored.triage == "red"
+    # Stored at the moment it was made, in the server's time (the Date header has whole seconds).
+    assert abs(stored.recorded_at - stored.received_at) < timedelta(seconds=5)
+    assert phone.evaluate("() => Outbox.list()") == []
 
 
 def test_an_entry_the_server_refuses_stays_on_the_phone_and_is_shown(

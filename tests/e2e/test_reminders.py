@@ -97,7 +97,7 @@ NO_PUSH_MANAGER = "delete window.PushManager;"
 # conditions that need an async browser API are polled inside the page, up to a deadline.
 NOTIFICATION_SHOWN = """async (tag) => {
   const registration = await navigator.serviceWorker.ready;
-  const deadline = Date.now() + 10000;
+  const deadline = Date.now() + 30000;  // generous: a busy CI machine is slow
   while (Date.now() < deadline) {
     if ((await registration.getNotifications({ tag: tag })).length > 0) return true;
     await new Promise((resolve) => setTimeout(resolve, 25));
@@ -105,7 +105,7 @@ NOTIFICATION_SHOWN = """async (tag) => {
   return false;
 }"""
 GUIDE_KEPT = """async () => {
-  const deadline = Date.now() + 10000;
+  const deadline = Date.now() + 30000;  // generous: a busy CI machine is slow
   while (Date.now() < deadline) {
     const pages = await caches.open("pages");
     if (await pages.match("/me/") && await pages.match("/me/check-in")) return true;

@@ -87,6 +87,7 @@ def settle(page) -> str:  # type: ignore[no-untyped-def]
 
 def open_notifications(page, base: str) -> str:  # type: ignore[no-untyped-def]
     sign_in(page, base)
+    page.locator("nav details.menu > summary").click()  # on a phone the menu is a disclosure
     page.get_by_role("link", name="Notifications").click()
     page.wait_for_url(base + PAGE)
     return settle(page)

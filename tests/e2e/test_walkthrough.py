@@ -28,6 +28,7 @@ def therapist_email(live_app) -> str:
                 clinic_id=clinic.id,
                 email="lena@harbour.example",
                 password_hash=hash_password(PASSWORD),
+                role="admin",
             )
         )
         db.session.commit()
@@ -74,7 +75,7 @@ def test_therapist_records_patient_checks_in_therapist_sees_the_score(
     phone.get_by_role("button", name="Send").click()
     expect(phone.get_by_role("heading", name="Thank you, that looks as expected")).to_be_visible()
     phone.get_by_role("link", name="See all my check-ins").click()
-    expect(phone.get_by_text("Soreness 6 out of 10")).to_be_visible()
+    expect(phone.locator(".history").get_by_text("Soreness 6 out of 10")).to_be_visible()
 
     desk.reload()
     expect(desk.locator("td.score")).to_have_text("6/10")
