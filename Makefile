@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 export PORT
 
-.PHONY: run test test-clock lint install install-dev lock translations messages chromium faketime npm bench bench-dispatch clean
+.PHONY: run test test-clock lint install install-dev lock translations messages chromium java faketime npm bench bench-dispatch clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,14 @@ chromium:
 	    apt-get install -y -qq chromium libzbar0 >/dev/null; \
 	  else echo "chromium or libzbar0 is missing (apt-get install chromium libzbar0): browser and QR tests will be skipped"; fi; }
 
+# The W3C Nu HTML Checker (node_modules/vnu-jar) is a Java program: the markup tests need a Java
+# runtime, installed when missing and we may (root).
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    apt-get install -y -qq default-jre-headless >/dev/null; \
+	  else echo "java is missing (apt-get install default-jre-headless): the Nu HTML Checker tests will be skipped"; fi; }
+
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo --base-url http://127.0.0.1:$(PORT)
@@ -97,7 +105,7 @@ lint: install-dev
 	$(BIN)/python tools/audit_deps.py --mode $(AUDIT) requirements/runtime.txt requirements/dev.txt \
 	  tests/fhir_r4/requirements.txt
 
-test: install-dev chromium lint
+test: install-dev chromium java lint
 	$(BIN)/pytest
 
 # No test may depend on the date, the hour or the machine's time zone: the suite but the browser
