@@ -29,12 +29,18 @@ def home() -> str:
     now = utcnow()
     visit = link.visit
     hours = hours_since(visit.performed_at, now)
+    stage = guidance.current_stage(hours)
     return render_template(
         "patient/home.html",
         **page_context(link),
         hours=hours,
-        stage=guidance.current_stage(hours),
-        stages=guidance.STAGES,
+        stage=stage,
+        now_advice=stage.advice_for(visit.regions),
+        ahead=[
+            (later, later.advice_for(visit.regions))
+            for later in guidance.STAGES
+            if later.from_hours > stage.from_hours
+        ],
         normal=guidance.NORMAL,
         call_clinic=guidance.CALL_CLINIC,
         lung_field=any_over_lung(visit.regions),
