@@ -133,7 +133,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     # Each patient page module adds its routes to the patient blueprint when imported.
     from companion.patient import bp as patient_bp
-    from companion.patient import checkin, data, guide, history, reminders  # noqa: F401
+    from companion.patient import checkin, data, guide, history, reminders, stretches  # noqa: F401
     from companion.reminders import feed as calendar_feed
 
     errors.init_app(app)

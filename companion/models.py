@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any, Final
 
 from flask_login import UserMixin
@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -295,6 +296,19 @@ Index("ix_checkin_patient_recorded", CheckIn.patient_id, CheckIn.recorded_at.des
 # An episode's check-ins in time order: the review queue's count and newest score per episode are
 # index lookups (it also serves every "check-ins of this visit" query).
 Index("ix_checkin_visit_recorded", CheckIn.visit_id, CheckIn.recorded_at, CheckIn.received_at)
+
+
+class StretchDone(db.Model):
+    """A patient's "done today" tick for one of the visit's stretches (issue 15). Only the tick is
+    kept: which stretch, which day in the patient's zone, and when it was ticked; one per day."""
+
+    __tablename__ = "stretch_done"
+    __table_args__ = (UniqueConstraint("visit_id", "stretch", "day"),)
+    id: Mapped[uuid.UUID] = _id()
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id"), index=True)
+    stretch: Mapped[str] = mapped_column(String(64))  # a code from care/stretches.py
+    day: Mapped[date] = mapped_column(Date)  # the patient's local day
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Reminder(db.Model):

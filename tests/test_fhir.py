@@ -85,7 +85,9 @@ def test_the_bundle_validates_against_the_fhir_models(client, make_api_key, visi
     assert data["type"] == "collection"
     kinds = [e["resource"]["resourceType"] for e in data["entry"]]
     assert kinds.count("Patient") == 1 and kinds.count("Procedure") == 1
-    assert kinds.count("Observation") == 2 and kinds.count("QuestionnaireResponse") == 2
+    # Two scores, and how often each chosen stretch was done (tests/test_stretch_done.py).
+    assert kinds.count("Observation") == 2 + len(visit.stretches)
+    assert kinds.count("QuestionnaireResponse") == 2
     full_urls = [e["fullUrl"] for e in data["entry"]]
     assert len(set(full_urls)) == len(full_urls)
 
@@ -108,7 +110,11 @@ def test_the_r4_check_refuses_what_r4_does_not_allow(client, make_api_key, visit
 def test_scores_are_loinc_survey_observations_part_of_the_procedure(client, make_api_key, visit):
     data = get_bundle(client, make_api_key(visit.clinic), visit.id).get_json()
     [procedure] = resources(data, "Procedure")
-    observations = resources(data, "Observation")
+    observations = [
+        o
+        for o in resources(data, "Observation")
+        if o["category"][0]["coding"][0]["code"] == "survey"
+    ]
 
     assert [o["valueInteger"] for o in observations] == [4, 2]
     for o in observations:
@@ -190,7 +196,8 @@ def test_every_full_url_differs_whatever_ids_the_phone_chose(client, make_api_ke
     db.session.commit()
     data = get_bundle(client, make_api_key(visit.clinic), visit.id).get_json()
     full_urls = [e["fullUrl"] for e in data["entry"]]
-    assert len(full_urls) == 1 + 1 + 3 + 3 and len(set(full_urls)) == len(full_urls)
+    expected = 1 + 1 + 3 + 3 + len(visit.stretches)
+    assert len(full_urls) == expected and len(set(full_urls)) == len(full_urls)
     assert all(e["fullUrl"] == f"urn:uuid:{e['resource']['id']}" for e in data["entry"])
     assert r4_errors(data) is None
 

@@ -463,6 +463,7 @@ def test_confirming_removes_every_health_row_and_keeps_audit_rows_without_the_da
         "alerts": 1,
         "push_subscriptions": 1,
         "patient_links": 2,
+        "stretches_done": 0,
     }
     assert db.session.scalar(select(func.count()).select_from(AlertNotice)) == 0
     # Every audit row stays (download, request, views, confirmation), and none holds the data.

@@ -52,7 +52,7 @@ from companion.reminders.calendar import feed_url as calendar_feed_url
 from companion.reminders.subscriptions import delete_subscription, save_subscription
 from companion.timeutil import utcnow
 from companion.urls import absolute_url_for
-from companion.visits import history
+from companion.visits import history, stretch_done
 from companion.visits.record import (
     PatientDetails,
     VisitDetails,
@@ -254,7 +254,11 @@ def visit_fhir(principal: Clinic, visit_id: uuid.UUID) -> Response:
     checkins = history.checkins_of(visit)
     now = utcnow()
     bundle = fhir.visit_bundle(
-        visit, checkins, now, pgic_questionnaire=absolute_url_for("api.pgic_questionnaire")
+        visit,
+        checkins,
+        now,
+        pgic_questionnaire=absolute_url_for("api.pgic_questionnaire"),
+        adherence=stretch_done.adherence(visit, now),
     )
     audit.record("export.fhir", audit.current_actor(), ("visit", visit.id), now=now)
     db.session.commit()

@@ -42,7 +42,7 @@ from companion.timeutil import (
     wall_clock_to_utc,
 )
 from companion.visits import history as patient_history
-from companion.visits import patient_data
+from companion.visits import patient_data, stretch_done
 from companion.visits.record import (
     PatientDetails,
     VisitDetails,
@@ -232,6 +232,7 @@ def visit(visit_id: uuid.UUID) -> str:
         qr=qr,
         regions=REGIONS,
         stretches=stretches.BY_CODE,
+        adherence=stretch_done.adherence(visit, now),
         symptoms=SYMPTOMS,
         helped=HELPED,
         pgic_summary=pgic.summary,

@@ -12,7 +12,7 @@ local codes, never as a guessed standard code.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import force_locale
@@ -24,6 +24,7 @@ from companion.care.triage import SYMPTOMS
 from companion.models import CheckIn, Visit
 from companion.timeutil import utc_instant
 from companion.visits.contact import is_mobile
+from companion.visits.stretch_done import Adherence
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -32,6 +33,8 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 LOCAL = "urn:aftercare-companion"
 # The global impression of change has no LOINC code (clinical.md): a local code system, codes "1"-"7".
 PGIC_SYSTEM = f"{LOCAL}:pgic"
+# The stretches of care/stretches.py, by their stable codes.
+STRETCH_SYSTEM = f"{LOCAL}:stretch"
 PAIN_SCORE = {
     "coding": [
         {
@@ -235,8 +238,41 @@ def pgic_response(visit: Visit, checkin: CheckIn, questionnaire: str) -> dict[st
     }
 
 
+def stretch_observation(visit: Visit, done: Adherence) -> dict[str, Any]:
+    """On how many days the patient ticked one chosen stretch as done (issue 15), over the days
+    from the visit to the export. No standard code says "home stretch done": a local one, named
+    by the stretch's own stable code."""
+    last_day = done.first_day + timedelta(days=done.days - 1)
+    return {
+        "resourceType": "Observation",
+        # Stable across exports: the same stretch of the same visit is the same Observation.
+        "id": str(uuid.uuid5(visit.id, f"stretch-done:{done.code}")),
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {"system": OBSERVATION_CATEGORY, "code": "activity", "display": "Activity"}
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": STRETCH_SYSTEM, "code": done.code, "display": str(done.title)}],
+            "text": f"Days the patient ticked the stretch as done: {done.title}",
+        },
+        "subject": {"reference": _ref(visit.patient_id)},
+        "partOf": [{"reference": _ref(visit.id)}],
+        "effectivePeriod": {"start": done.first_day.isoformat(), "end": last_day.isoformat()},
+        "valueInteger": done.days_done,
+    }
+
+
 def visit_bundle(
-    visit: Visit, checkins: list[CheckIn], now: datetime, *, pgic_questionnaire: str
+    visit: Visit,
+    checkins: list[CheckIn],
+    now: datetime,
+    *,
+    pgic_questionnaire: str,
+    adherence: list[Adherence],
 ) -> dict[str, Any]:
     """The Bundle for one visit; texts in English (the export is for systems, not the patient).
 
@@ -250,6 +286,8 @@ def visit_bundle(
             resources.append(questionnaire_response(visit, checkin))
             if checkin.pgic is not None:
                 resources.append(pgic_response(visit, checkin, pgic_questionnaire))
+        for done in adherence:
+            resources.append(stretch_observation(visit, done))
     return {
         "resourceType": "Bundle",
         "type": "collection",

@@ -20,6 +20,7 @@ from companion.care.stretches import BY_CODE as STRETCHES
 from companion.care.stretches import DOSE, PURPOSE, STOP_IF
 from companion.patient import LANGUAGE_COOKIE, bp, page_context, page_data, require_link
 from companion.timeutil import hours_since, utcnow
+from companion.visits import stretch_done
 from companion.visits.contact import emergency_number
 
 
@@ -46,6 +47,7 @@ def home() -> str:
         lung_field=any_over_lung(visit.regions),
         regions=[REGIONS[c].label for c in visit.regions if c in REGIONS],
         stretches=[STRETCHES[c] for c in visit.stretches if c in STRETCHES],
+        done_today=stretch_done.done_today(visit, now),
         stretch_dose=DOSE,
         stretch_stop=STOP_IF,
         stretch_purpose=PURPOSE,

@@ -5,7 +5,7 @@ Domain functions with an explicit `now`; the views only parse, call and render. 
 request, confirmation and refusal is an audit row whose detail holds ids and counts, never the data.
 
 What deletion removes, children first so that no foreign key blocks it (SQLite with foreign keys on,
-PostgreSQL): deliveries, reminders, check-ins, push subscriptions, patient links, visits, then the
+PostgreSQL): deliveries, reminders, check-ins, push subscriptions, patient links, stretch ticks, visits, then the
 patient row itself (name and reference are personal data too). What stays: the deletion request row
 and the audit rows, which name the patient only by its random id. A table added later that points at
 a visit, a check-in or the patient must be added to `_delete_patient_rows` (before its parent).
@@ -36,6 +36,7 @@ from companion.models import (
     PushSubscription,
     Reminder,
     ReminderStatus,
+    StretchDone,
     Visit,
 )
 from companion.reminders.planning import quiet_hours_for
@@ -131,6 +132,11 @@ def export_data(patient: Patient, now: datetime) -> dict[str, Any]:
         .where(CheckIn.patient_id == patient.id)
         .order_by(CheckIn.recorded_at, CheckIn.received_at)
     )
+    ticks = db.session.scalars(
+        select(StretchDone)
+        .where(StretchDone.visit_id.in_(visit_ids))
+        .order_by(StretchDone.day, StretchDone.stretch)
+    )
     subscriptions = db.session.scalars(
         select(PushSubscription)
         .where(PushSubscription.patient_id == patient.id)
@@ -208,6 +214,16 @@ def export_data(patient: Patient, now: datetime) -> dict[str, Any]:
                 "triage_reasons": list(c.triage_reasons),
             }
             for c in checkins
+        ],
+        # "Done today" ticks of the chosen stretches: the day (the patient's own) and nothing else.
+        "stretches_done": [
+            {
+                "visit_id": str(t.visit_id),
+                "stretch": t.stretch,
+                "day": t.day.isoformat(),
+                "recorded_at": _utc(t.recorded_at),
+            }
+            for t in ticks
         ],
         "reminders": [
             {
@@ -383,6 +399,7 @@ class Removed:
     alerts: int
     push_subscriptions: int
     patient_links: int
+    stretches_done: int
 
     def as_detail(self) -> dict[str, int]:
         return asdict(self)
@@ -429,6 +446,7 @@ def _delete_patient_rows(patient_id: uuid.UUID, now: datetime) -> Removed:
         delete(PushSubscription).where(PushSubscription.patient_id == patient_id)
     )
     links = _count(delete(PatientLink).where(PatientLink.visit_id.in_(visits)))
+    ticks = _count(delete(StretchDone).where(StretchDone.visit_id.in_(visits)))
     visit_count = _count(delete(Visit).where(Visit.patient_id == patient_id))
     _count(delete(Patient).where(Patient.id == patient_id))
     return Removed(
@@ -439,6 +457,7 @@ def _delete_patient_rows(patient_id: uuid.UUID, now: datetime) -> Removed:
         alerts=alert_count,
         push_subscriptions=subscriptions,
         patient_links=links,
+        stretches_done=ticks,
     )
 
 
