@@ -1,6 +1,6 @@
 """The stretch drawings (issue 15): one per stretch, small plain line art that takes the page's
-text colour (dark mode too), inlined in the guide with a text alternative in the patient's
-language (companion/care/drawings.py)."""
+text colour (dark mode too), inlined with a text alternative in the patient's language
+(companion/care/drawings.py) in the guide and on the printed handout."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from flask_babel import force_locale
 from companion.care.drawings import FOLDER, stretch_drawing
 from companion.care.stretches import BY_CODE, STRETCHES, Stretch
 from companion.extensions import db
+
+from .conftest import sign_in
+from .test_handout import issue
 
 NS = "{http://www.w3.org/2000/svg}"
 CODES = [s.code for s in STRETCHES]
@@ -118,3 +121,20 @@ def test_a_guide_without_stretches_has_no_drawing(client, make_clinic, make_visi
     client.get(visit.url)
     page = client.get("/me/").get_data(as_text=True)
     assert 'class="stretches"' not in page and "Drawing:" not in page
+
+
+def test_the_handout_shows_the_drawings_in_the_patients_language(
+    app, client, make_clinic, make_therapist, make_visit
+):
+    clinic = make_clinic()
+    sign_in(client, make_therapist(clinic).email)  # a therapist who reads English
+    visit = make_visit(clinic, regions=["neck"], language="es").visit
+    visit.stretches = ["chin_tuck", "neck_turn"]
+    db.session.commit()
+    issue(client, visit)
+
+    page = client.get(f"/visits/{visit.id}/handout").get_data(as_text=True)
+
+    with app.test_request_context(), force_locale("es"):
+        wanted = [f"Dibujo: {BY_CODE[c].title}" for c in visit.stretches]
+    assert [html.unescape(label) for label in LABEL.findall(page)] == wanted
