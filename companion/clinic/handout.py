@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from companion import audit
 from companion.api.views import patient_url
 from companion.care import guidance
+from companion.care.drawings import stretch_drawing
 from companion.care.regions import BY_CODE as REGIONS
 from companion.care.regions import any_over_lung
 from companion.care.stretches import BY_CODE as STRETCHES
@@ -83,6 +84,7 @@ def handout(visit_id: uuid.UUID) -> str:
             stretch_dose=DOSE,
             stretch_stop=STOP_IF,
             stretch_purpose=PURPOSE,
+            stretch_drawing=stretch_drawing,
             moments=[
                 (r.due_at, moment_text(r.due_at, patient.timezone), REMINDER_KINDS.get(r.kind))
                 for r in feed_reminders(visit)

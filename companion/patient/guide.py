@@ -14,6 +14,7 @@ from flask import (
 
 from companion.auth import current_link
 from companion.care import guidance
+from companion.care.drawings import stretch_drawing
 from companion.care.regions import BY_CODE as REGIONS
 from companion.care.regions import any_over_lung
 from companion.care.stretches import BY_CODE as STRETCHES
@@ -51,6 +52,7 @@ def home() -> str:
         stretch_dose=DOSE,
         stretch_stop=STOP_IF,
         stretch_purpose=PURPOSE,
+        stretch_drawing=stretch_drawing,
     )
 
 
