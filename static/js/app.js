@@ -28,10 +28,12 @@
     }, 100);
   }
 
-  function formatTime(iso) {
+  /* In the patient's zone: the page's, or the one the entry was saved with (the offline page has
+   * none: it holds no link). The phone's own zone only when neither is known. */
+  function formatTime(iso, zone) {
     try {
       return new Intl.DateTimeFormat(data.lang, {
-        dateStyle: "medium", timeStyle: "short", timeZone: data.timezone,
+        dateStyle: "medium", timeStyle: "short", timeZone: data.timezone || zone || undefined,
       }).format(new Date(iso));
     } catch (e) {
       return new Date(iso).toLocaleString();
@@ -55,7 +57,7 @@
         item.className = "card outbox-" + entry.state;
         var line = document.createElement("p");
         line.textContent = fill(t.entry, {
-          time: formatTime(entry.body.recorded_at), score: entry.body.soreness,
+          time: formatTime(entry.body.recorded_at, entry.timezone), score: entry.body.soreness,
         });
         var state = document.createElement("p");
         state.className = "state";

@@ -153,7 +153,9 @@
       note: note || null,
       pgic: pgicAnswer(now),
     };
-    var entry = { id: body.id, visit_id: data.visit_id, body: body, state: "pending", saved_at: now.toISOString(), error: null };
+    // The patient's zone travels with the entry: the offline page, which holds no link and so no
+    // zone of its own, still shows the time as the patient's clinic and reminders do.
+    var entry = { id: body.id, visit_id: data.visit_id, timezone: data.timezone, body: body, state: "pending", saved_at: now.toISOString(), error: null };
     shownId = body.id;
     showNextStep(null);
 

@@ -1,7 +1,8 @@
 /* The check-in outbox: every check-in is written here (IndexedDB) before it is sent, and stays until
  * the server acknowledges it. Used by the pages and by the service worker (/sw.js includes it).
  *
- * An entry: { id, visit_id, body, state: "pending" | "rejected", saved_at, error }
+ * An entry: { id, visit_id, timezone, body, state: "pending" | "rejected", saved_at, error }
+ *   timezone  the patient's IANA zone, to show the entry's time in it on any page
  *   body      exactly what POST /api/v1/checkins receives (id and visit_id included)
  *   rejected  the server said the entry itself is wrong (4xx): kept and shown, never dropped silently
  * Only pending or rejected entries are kept; an acknowledged entry is deleted at once.

@@ -369,3 +369,40 @@ def test_a_new_visits_link_refreshes_the_pages_kept_offline(phone, server, live_
     wait_until(phone, "() => Outbox.list().then((entries) => entries.length === 0)")
     assert len(stored_checkins(live_app, second.visit_id)) == 1
     assert stored_checkins(live_app, first.visit_id) == []
+
+
+def test_the_offline_page_shows_a_waiting_check_in_in_the_patients_zone(
+    browser, server, patient_visit
+):
+    """The phone is in Auckland, the patient's zone is Madrid (the clinic's and the reminders'):
+    the offline page holds no link and so no zone, yet shows the time as the patient's pages do."""
+    from .conftest import PHONE
+
+    context = browser.new_context(**{**PHONE, "timezone_id": "Pacific/Auckland"})
+    phone = context.new_page()
+    try:
+        visit = patient_visit()
+        go_online_first(phone, server.url, visit.link_path)
+        lose_network(phone, server)
+        phone.goto(server.url + "/me/check-in")
+        check_in(phone, soreness=5)
+        expect(phone.locator("#outbox-list > li")).to_have_count(1)
+
+        phone.goto(server.url + "/me/check-in/2b0f7b1e-8a8e-4a47-9a34-4b1d8f0f6c11")
+        expect(phone.get_by_role("heading", level=1)).to_have_text("You are offline")
+        [entry] = phone.evaluate(OUTBOX)
+        assert entry["timezone"] == "Europe/Madrid"
+        shown = {
+            zone: phone.evaluate(
+                """([iso, zone]) => new Intl.DateTimeFormat("en", {dateStyle: "medium",
+                     timeStyle: "short", timeZone: zone}).format(new Date(iso))""",
+                [entry["body"]["recorded_at"], zone],
+            )
+            for zone in ("Europe/Madrid", "Pacific/Auckland")
+        }
+        assert shown["Europe/Madrid"] != shown["Pacific/Auckland"]
+        item = phone.locator("#outbox-list > li")
+        expect(item).to_contain_text(shown["Europe/Madrid"])
+        expect(item).not_to_contain_text(shown["Pacific/Auckland"])
+    finally:
+        context.close()
