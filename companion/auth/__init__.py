@@ -32,13 +32,15 @@ from companion.extensions import db, limiter, login_manager
 from companion.forms import ActionForm, SignInForm
 from companion.models import PatientLink, Therapist
 from companion.timeutil import utcnow
-from companion.visits.record import redeem_link
+from companion.visits.lapsed import lapsed_link_context
+from companion.visits.record import link_for_token, redeem_link
 
 bp = Blueprint("auth", __name__)
 
 PATIENT_COOKIE = "companion_patient"
 _LINK_CACHE = "companion.patient_link"
 _FORGED_COOKIE = "companion.patient_cookie_forged"
+_LAPSED_LINK = "companion.patient_link_any"
 _UNSET = object()
 _EPOCH = "epoch"  # the session key holding the account's session epoch at sign-in
 
@@ -300,7 +302,9 @@ def redeem(token: str) -> Response | tuple[str, int]:
     link = redeem_link(token, now)
     if link is None:
         guessing.PATIENT_LINK.failed()
-        return render_template("patient/link_invalid.html"), 404
+        # An expired or replaced link still names its clinic: its phone and emergency number.
+        context = lapsed_link_context(link_for_token(token))
+        return render_template("patient/link_invalid.html", **context), 404
     response = redirect(url_for("patient.home"), code=303)
     response.set_cookie(
         PATIENT_COOKIE,
@@ -334,9 +338,17 @@ def current_link() -> PatientLink | None:
         forged = found is None
         if found is not None and found.usable(utcnow()):
             link = found
+        request.environ[_LAPSED_LINK] = found
     request.environ[_LINK_CACHE] = link
     request.environ[_FORGED_COOKIE] = forged
     return link
+
+
+def lapsed_link() -> PatientLink | None:
+    """The link behind this request's patient cookie, live or not (None: no cookie of ours)."""
+    current_link()
+    found = request.environ.get(_LAPSED_LINK)
+    return found if isinstance(found, PatientLink) else None
 
 
 def forged_patient_cookie() -> bool:

@@ -17,11 +17,12 @@ from flask import Blueprint, Response, abort, render_template
 from flask_babel import format_time, get_locale, get_timezone
 from flask_babel import gettext as _
 
-from companion.auth import current_link
+from companion.auth import current_link, lapsed_link
 from companion.care import guidance
 from companion.models import PatientLink
 from companion.visits import patient_data
 from companion.visits.contact import emergency_number
+from companion.visits.lapsed import lapsed_link_context
 
 bp = Blueprint("patient", __name__, url_prefix="/me")
 
@@ -31,7 +32,8 @@ LANGUAGE_COOKIE = "companion_lang"
 def require_link() -> PatientLink:
     link = current_link()
     if link is None:
-        abort(Response(render_template("patient/link_invalid.html"), status=401))
+        page = render_template("patient/link_invalid.html", **lapsed_link_context(lapsed_link()))
+        abort(Response(page, status=401))
     return link
 
 

@@ -199,6 +199,11 @@ def issue_link(visit: Visit, *, link_days: int, now: datetime) -> IssuedLink:
     return IssuedLink(link, token)
 
 
+def link_for_token(token: str) -> PatientLink | None:
+    """The link a token names, live or not (None: a token we never issued)."""
+    return db.session.scalar(select(PatientLink).where(PatientLink.token_hash == hash_token(token)))
+
+
 def redeem_link(token: str, now: datetime) -> PatientLink | None:
     """The live link for a token, or None (unknown, revoked or expired: indistinguishable)."""
     link = db.session.scalar(select(PatientLink).where(PatientLink.token_hash == hash_token(token)))
