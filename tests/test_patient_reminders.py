@@ -359,3 +359,21 @@ def test_webcal_keeps_everything_but_the_scheme():
     assert (
         webcal("http://127.0.0.1:5000/calendar/x.ics") == "webcal://127.0.0.1:5000/calendar/x.ics"
     )
+
+
+def test_turning_on_gives_up_after_20_seconds_and_says_so_in_the_patients_language(
+    client, make_clinic, make_visit
+):
+    # The limit as the phone gets it (the browser test runs it on a test clock): 20 s, by name.
+    script = client.get("/static/js/push-toggle.js").get_data(as_text=True)
+    assert "var TURN_ON_LIMIT_MS = 20000;" in script
+    assert "withinLimit(work, TURN_ON_LIMIT_MS)" in script
+    # Its message, and the calendar offered after it, come translated in the page data.
+    open_link(client, make_visit(make_clinic(), language="es"))
+    html = page(client)
+    data = json.loads(html.split('id="page-data">')[1].split("</script>")[0])
+    assert data["strings"]["push_failed_timeout"] == (
+        "No hubo respuesta a tiempo, así que dejamos de esperar."
+    )
+    assert data["strings"]["push_failed_hint"] == "Puedes añadir los recordatorios a tu calendario."
+    assert 'href="#calendar-h"' in html

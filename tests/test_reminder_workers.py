@@ -167,3 +167,38 @@ def _sent(output: str) -> int:
         if name == "sent":
             return int(count)
     return 0
+
+
+@pytest.mark.postgres
+def test_workers_pass_over_reminders_waiting_for_a_device_and_send_each_once_one_comes(
+    app, tmp_path, make_clinic, make_visit, now
+):
+    app.config["PUSH_ENDPOINT_ALLOWLIST"] = ("127.0.0.1",)
+    clinic = make_clinic()
+    visits = [make_visit(clinic, timezone="Europe/Madrid", now=now).visit for _ in range(40)]
+    make_due(visits, [AFTER_2H], now)
+
+    # Nobody has turned reminders on: every one waits, and the next round claims none of them.
+    assert reminders.drain(app, now=now) == {"no_device": 40}
+    assert reminders.drain(app, now=now + timedelta(minutes=1)) == {}
+    assert set(db.session.scalars(select(Reminder.attempts))) == {0}
+
+    with PushService(app_public_key=app.config["VAPID_PUBLIC_KEY"]) as service:
+        late = visits[:20]  # half of the patients turn reminders on while theirs are valid
+        for visit in late:
+            keys = (browser := service.new_subscription()).as_json()["keys"]
+            save_subscription(visit.patient_id, browser.endpoint, keys["p256dh"], keys["auth"], now)
+        db.session.commit()
+
+        workers = [worker(app, tmp_path, REMINDER_BATCH_SIZE="5") for _ in range(2)]
+        outputs = [w.communicate(timeout=120) for w in workers]
+
+    assert [w.returncode for w in workers] == [0, 0], [err for _, err in outputs]
+    assert sum(_sent(out) for out, _ in outputs) == 20
+    assert not any("no_device" in out for out, _ in outputs)  # the others were not even claimed
+    topics = Counter(m.headers["topic"] for m in service.received)
+    assert len(service.received) == 20 and len(topics) == 20  # each once
+    db.session.rollback()
+    status = dict(db.session.execute(select(Reminder.visit_id, Reminder.status)).all())
+    assert {status[v.id] for v in late} == {"sent"}
+    assert {status[v.id] for v in visits[20:]} == {"planned"}  # still waiting, not claimed

@@ -22,12 +22,14 @@ from companion.reminders.planning import (
     AFTER_72H,
     ANSWERS_WITHIN,
     DAY_7,
+    EVENING,
     NEXT_MORNING,
     mark_recovered,
     replan,
 )
 from companion.reminders.subscriptions import save_subscription
 from companion.visits.record import revoke_links
+from tests.conftest import sign_in
 from tests.pushserver import PushService
 
 # Europe/Madrid is UTC+1 in November: a visit at 09:00 local has its 2 h reminder at 11:00.
@@ -219,9 +221,84 @@ def test_a_disallowed_endpoint_is_refused_when_subscribing(patient_client, push_
     assert db.session.scalar(select(func.count()).select_from(PushSubscription)) == 0
 
 
-def test_without_a_device_the_reminder_ends_as_calendar_only(app, visit, push_service):
+def test_without_a_device_the_reminder_waits_and_is_not_claimed_again_each_tick(
+    app, visit, push_service
+):
     assert dispatch(app, TWO_HOURS_LATER) == {"no_device": 1}
-    assert reminder(visit, AFTER_2H).status == "no_device"
+    row = reminder(visit, AFTER_2H)
+    assert row.status == "planned" and row.last_error == reminders.WAITING_FOR_DEVICE
+    # Looking for a device spent no attempt, and set no retry time for the therapist to read.
+    assert row.attempts == 0 and row.next_attempt_at is None and row.lease_until is None
+
+    # Later ticks pass it over: nothing is claimed, nothing counted, nothing recorded.
+    assert dispatch(app, TWO_HOURS_LATER + timedelta(seconds=30)) == {}
+    assert dispatch(app, TWO_HOURS_LATER + timedelta(hours=2)) == {}
+    row = reminder(visit, AFTER_2H)
+    assert row.status == "planned" and row.attempts == 0 and row.claim_token is None
+    assert deliveries(row) == []
+
+
+def test_a_late_device_gets_a_still_valid_reminder(app, visit, push_service):
+    assert dispatch(app, TWO_HOURS_LATER) == {"no_device": 1}
+    row = reminder(visit, AFTER_2H)
+    # The patient turns reminders on an hour after the moment, well within its 3 h.
+    later = TWO_HOURS_LATER + timedelta(hours=1)
+    assert later < row.expires_at
+    subscribe(visit, push_service, now=later)
+
+    assert dispatch(app, later) == {"sent": 1}
+
+    [message] = push_service.received
+    assert message.payload["tag"] == row.id.hex
+    row = reminder(visit, AFTER_2H)
+    assert row.status == "sent" and row.sent_at == later and row.attempts == 1
+    assert row.last_error is None
+    assert [d.outcome for d in deliveries(row)] == ["accepted"]
+
+
+def test_a_reminder_that_expired_waiting_for_a_device_is_not_sent_and_ends_as_no_device(
+    app, visit, push_service
+):
+    dispatch(app, TWO_HOURS_LATER)
+    row = reminder(visit, AFTER_2H)
+    past = row.expires_at + timedelta(seconds=1)
+    subscribe(visit, push_service, now=past)  # too late for this one
+
+    dispatch(app, past)
+
+    row = reminder(visit, AFTER_2H)
+    assert row.status == "no_device" and row.last_error == reminders.NO_DEVICE_WHILE_VALID
+    assert row.finished_at == past and row.sent_at is None
+    assert all(m.payload["tag"] != row.id.hex for m in push_service.received)
+
+
+def test_one_whose_device_came_in_time_but_no_worker_sent_it_expires(app, visit, push_service):
+    dispatch(app, TWO_HOURS_LATER)
+    subscribe(visit, push_service, now=TWO_HOURS_LATER + timedelta(minutes=5))
+    row = reminder(visit, AFTER_2H)
+
+    # No worker ran between the device and the expiry (all of them down): not "calendar only".
+    dispatch(app, row.expires_at + timedelta(seconds=1))
+
+    assert reminder(visit, AFTER_2H).status == "expired"
+    assert all(m.payload["tag"] != row.id.hex for m in push_service.received)
+
+
+def test_the_therapist_sees_a_reminder_wait_for_a_device_then_end_as_calendar_only(
+    app, client, visit, make_therapist, push_service
+):
+    sign_in(client, make_therapist(visit.clinic).email)
+    dispatch(app, TWO_HOURS_LATER)
+
+    waiting = client.get(f"/visits/{visit.id}").get_data(as_text=True)
+    row = waiting.split('<tr class="reminder-planned">')[1].split("</tr>")[0]
+    assert "Planned · waiting for a device with reminders turned on" in row
+    assert "next try" not in row
+
+    dispatch(app, reminder(visit, AFTER_2H).expires_at)
+    ended = client.get(f"/visits/{visit.id}").get_data(as_text=True)
+    row = ended.split('<tr class="reminder-no_device">')[1].split("</tr>")[0]
+    assert "Calendar only · no device had reminders turned on while it was valid" in row
 
 
 def test_a_reminder_past_its_expiry_is_never_sent(app, visit, push_service):
@@ -469,3 +546,77 @@ def test_re_planning_an_earlier_visit_does_not_bring_back_what_a_newer_one_took_
         r.status for r in db.session.scalars(select(Reminder).where(Reminder.visit_id == first.id))
     }
     assert "planned" not in statuses
+
+
+# 22:00 in Madrid: the 48 h moment falls in the default quiet hours (21:30-08:00), so its reminder
+# is sent at 08:00 the next morning, 10 h after its moment.
+LATE_VISIT_AT = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
+MOMENT_48H = LATE_VISIT_AT + timedelta(hours=48)
+
+
+@pytest.fixture
+def late_visit(make_clinic, make_visit):
+    return make_visit(make_clinic(), performed_at=LATE_VISIT_AT, now=LATE_VISIT_AT).visit
+
+
+def _checkin(visit, at):
+    submit_checkin(visit, CheckInDetails(uuid.uuid4(), at, 2, None, [], [], None), now=at)
+    db.session.commit()
+
+
+def test_a_checkin_answers_the_reminder_quiet_hours_moved(app, late_visit):
+    moved = reminder(late_visit, AFTER_48H)
+    assert moved.due_at == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 08:00 in Madrid
+
+    _checkin(late_visit, LATE_VISIT_AT + timedelta(hours=49))
+
+    # Asked at 08:00 what the patient told us at 49 h: no.
+    assert reminder(late_visit, AFTER_48H).status == "answered"
+    # The next question is not this check-in's to answer.
+    assert reminder(late_visit, AFTER_72H).status == "planned"
+
+
+@pytest.mark.parametrize(
+    ("before_the_moment", "status"),
+    [
+        (ANSWERS_WITHIN, "answered"),  # exactly 2 h before the 48 h moment: within
+        (ANSWERS_WITHIN + timedelta(minutes=1), "planned"),  # 2 h 1 min before: not
+    ],
+)
+def test_a_checkin_answers_a_moved_reminder_from_2_hours_before_its_moment(
+    app, late_visit, before_the_moment, status
+):
+    _checkin(late_visit, MOMENT_48H - before_the_moment)
+
+    assert reminder(late_visit, AFTER_48H).status == status
+
+
+@pytest.mark.parametrize(
+    ("before_it_is_sent", "status"),
+    [
+        (ANSWERS_WITHIN, "answered"),
+        (ANSWERS_WITHIN + timedelta(minutes=1), "planned"),
+    ],
+)
+def test_a_checkin_answers_a_reminder_from_2_hours_before_it_is_sent(
+    app, visit, before_it_is_sent, status
+):
+    due = reminder(visit, AFTER_48H).due_at
+    assert due == VISIT_AT + timedelta(hours=48)  # 09:00 in Madrid: not moved
+
+    _checkin(visit, due - before_it_is_sent)
+
+    assert reminder(visit, AFTER_48H).status == status
+
+
+def test_a_checkin_answers_a_merged_reminder_by_its_earlier_send_time(app, make_clinic, make_visit):
+    # 17:00 in Madrid: the 2 h nudge (19:00) and the evening one (21:00) merge into one evening
+    # reminder sent at 19:00, two hours before its own moment.
+    at = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
+    visit = make_visit(make_clinic(), performed_at=at, now=at).visit
+    merged = reminder(visit, EVENING)
+    assert merged.due_at == at + timedelta(hours=2)
+
+    _checkin(visit, at + timedelta(minutes=30))  # 3.5 h before the evening moment
+
+    assert reminder(visit, EVENING).status == "answered"

@@ -116,6 +116,7 @@ def client_strings() -> dict[str, str]:
         "push_failed_push_service": _("The browser could not reach its notification service."),
         "push_failed_worker": _("The page could not finish loading in this browser."),
         "push_failed_server": _("Something went wrong on our side."),
+        "push_failed_timeout": _("There was no answer in time, so we stopped waiting."),
         "push_off_failed": _(
             "Alerts could not be turned off on this device. Please try again, or block "
             "notifications for this site in your browser's settings."

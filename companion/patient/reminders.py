@@ -53,6 +53,8 @@ def push_strings() -> dict[str, str]:
         "push_failed_push_service": _("The browser could not reach its notification service."),
         "push_failed_worker": _("The app could not finish loading on this phone."),
         "push_failed_server": _("Something went wrong on our side."),
+        # push-toggle.js gave up after TURN_ON_LIMIT_MS (the hint after it offers the calendar).
+        "push_failed_timeout": _("There was no answer in time, so we stopped waiting."),
         "push_failed_hint": _("You can add the reminders to your calendar instead."),
         "push_off_failed": _(
             "Reminders could not be turned off on this phone. Please try again, or block "

@@ -14,6 +14,11 @@ against one PostgreSQL:
 
 Delivery is at least once: a worker killed between send and finish sends again after the lease; the
 push `Topic` and the notification `tag` (both the reminder id) make the phone show it once.
+
+A reminder whose patient has no device with reminders on is not ended: it stays planned, marked
+`WAITING_FOR_DEVICE`, until a device appears (then it is sent, if still valid) or it expires (then
+it ends as `no_device`). The claim passes such rows over while the patient has no device, so they
+cost nothing per tick and are taken the first tick after one is added, by whichever worker.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import force_locale
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from companion import channels
@@ -87,26 +92,73 @@ class Job:
     attempts: int
     expires_at: datetime
     message: webpush.Message | None  # None: nothing to send (see `verdict`)
-    verdict: str | None  # decided without sending: skipped, cancelled, no_device, expired, defer
+    # Decided without sending: skipped, cancelled, expired (final); defer, no_device (planned again)
+    verdict: str | None
     why: str | None
     subscribers: list[tuple[uuid.UUID, webpush.Subscriber]] = field(default_factory=list)
     defer_to: datetime | None = None  # with verdict "defer": the end of the patient's quiet hours
+
+
+# Why a reminder is still planned though its moment has come: the patient has no device with
+# reminders on. It is the mark the claim looks for (see `_claimable`), so it is a constant.
+WAITING_FOR_DEVICE = "waiting for a device with reminders turned on (the calendar has it)"
+# Why one ended as no_device: it expired with no device to send it to.
+NO_DEVICE_WHILE_VALID = "no device had reminders turned on while it was valid"
+
+
+def _patient_has_device(added_before: ColumnElement[datetime] | None = None) -> ColumnElement[bool]:
+    """Whether the reminder's patient has a push subscription (added before `added_before`), as a
+    condition on the reminder row: it correlates with the enclosing statement's `reminder`."""
+    devices = (
+        select(PushSubscription.id)
+        .join(Visit, Visit.patient_id == PushSubscription.patient_id)
+        .where(Visit.id == Reminder.visit_id)
+    )
+    if added_before is not None:
+        devices = devices.where(PushSubscription.created_at < added_before)
+    return devices.exists()
+
+
+def _claimable() -> ColumnElement[bool]:
+    """Not waiting for a device, or the device it waited for is there now. Checked at every claim
+    rather than set by the page that adds a device: a device added while a worker holds the row,
+    in any order of commits, is seen at the next tick, and no row waits on a write that a race
+    could undo."""
+    return or_(
+        Reminder.last_error.is_(None),
+        Reminder.last_error != WAITING_FOR_DEVICE,
+        _patient_has_device(),
+    )
 
 
 def expire_overdue(now: datetime, max_attempts: int) -> int:
     """End what may no longer be sent: reminders whose moment has passed (clinical.md: each one
     expires), and those whose attempts ran out without a worker finishing them (a worker that
     crashed on them again and again must not send them for ever). Rows a worker holds are left
-    to it."""
+    to it.
+
+    One that waited for a device and never got one ends as `no_device`, as the therapist saw it
+    before reminders waited ("Calendar only"): nothing failed, the patient uses the calendar. One
+    whose device came in time but which no worker sent (all of them down) is `expired` like any
+    other."""
     free = or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now)
-    return end_planned(
-        ReminderStatus.EXPIRED, None, now, free, Reminder.expires_at <= now
-    ) + end_planned(
-        ReminderStatus.FAILED,
-        "gave up: no worker finished sending it",
-        now,
-        free,
-        Reminder.attempts >= max_attempts,
+    overdue = Reminder.expires_at <= now
+    never_had_a_device = and_(
+        Reminder.last_error == WAITING_FOR_DEVICE,
+        ~_patient_has_device(added_before=Reminder.expires_at),
+    )
+    return (
+        end_planned(
+            ReminderStatus.NO_DEVICE, NO_DEVICE_WHILE_VALID, now, free, overdue, never_had_a_device
+        )
+        + end_planned(ReminderStatus.EXPIRED, None, now, free, overdue)
+        + end_planned(
+            ReminderStatus.FAILED,
+            "gave up: no worker finished sending it",
+            now,
+            free,
+            Reminder.attempts >= max_attempts,
+        )
     )
 
 
@@ -128,6 +180,7 @@ def claim(
             or_(Reminder.lease_until.is_(None), Reminder.lease_until <= now),
             or_(Reminder.next_attempt_at.is_(None), Reminder.next_attempt_at <= now),
             Reminder.attempts < max_attempts,
+            _claimable(),
         )
         .order_by(Reminder.due_at)
         .limit(limit)
@@ -241,10 +294,8 @@ def prepare(
             continue
         devices = subscriptions.get(visit.patient_id, [])
         if not devices:
-            job.verdict, job.why = (
-                ReminderStatus.NO_DEVICE,
-                "no device has reminders turned on (calendar only)",
-            )
+            # Not the end of it: it waits for a device until it expires (see `decide`).
+            job.verdict, job.why = ReminderStatus.NO_DEVICE, WAITING_FOR_DEVICE
             continue
         notice = NOTICES[reminder.kind]
         with force_locale(visit.patient.language):
@@ -289,6 +340,11 @@ class Decision:
     why: str | None
     retry_at: datetime | None = None
     counts_as_attempt: bool = True
+    tally: str | None = None  # how the round counts it, when not by its status
+
+
+def _tally(decision: Decision) -> str:
+    return decision.tally or decision.status
 
 
 def decide(
@@ -296,6 +352,16 @@ def decide(
 ) -> Decision:
     if job.verdict == "defer":
         return Decision(ReminderStatus.PLANNED, job.why, job.defer_to, counts_as_attempt=False)
+    if job.verdict == ReminderStatus.NO_DEVICE:
+        # Planned again, marked: the claim passes it over until the patient has a device, and
+        # expire_overdue ends it as no_device if none comes while it is valid. Looking for a
+        # device is not an attempt to send, so it spends none of max_attempts.
+        return Decision(
+            ReminderStatus.PLANNED,
+            WAITING_FOR_DEVICE,
+            counts_as_attempt=False,
+            tally=ReminderStatus.NO_DEVICE,
+        )
     if job.verdict is not None:
         return Decision(job.verdict, job.why)
     if any(a.kind == channels.ACCEPTED for a in attempts):
@@ -329,12 +395,11 @@ def finish(
     per reminder, each flushing the delivery rows added before it, was most of a worker's CPU.
     """
     counts: dict[str, int] = {}
-    # Reminders that end the same way get the same values: (status, why, retry_at, counts).
-    groups: dict[tuple[str, str | None, datetime | None, bool], list[uuid.UUID]] = {}
+    # Reminders that end the same way get the same values (a Decision is a frozen dataclass).
+    groups: dict[Decision, list[uuid.UUID]] = {}
     for job in jobs:
         decision = decide(job, attempts.get(job.reminder_id, []), now, max_attempts)
-        key = (decision.status, decision.why, decision.retry_at, decision.counts_as_attempt)
-        groups.setdefault(key, []).append(job.reminder_id)
+        groups.setdefault(decision, []).append(job.reminder_id)
     record(
         Delivery,
         [outcome for tried in attempts.values() for outcome in tried],
@@ -349,11 +414,16 @@ def finish(
     )
     # Every job of a batch carries the token of the claim that leased it.
     tokens = {job.claim_token for job in jobs}
-    for (status, why, retry_at, counts_as_attempt), ids in groups.items():
-        values: dict[str, object] = {"lease_until": None, "claim_token": None, "last_error": why}
+    for decision, ids in groups.items():
+        status = decision.status
+        values: dict[str, object] = {
+            "lease_until": None,
+            "claim_token": None,
+            "last_error": decision.why,
+        }
         if status == ReminderStatus.PLANNED:
-            values["next_attempt_at"] = retry_at
-            if not counts_as_attempt:
+            values["next_attempt_at"] = decision.retry_at
+            if not decision.counts_as_attempt:
                 values["attempts"] = Reminder.attempts - 1
         else:
             values["status"] = status
@@ -371,7 +441,7 @@ def finish(
             .returning(Reminder.id)
             .execution_options(synchronize_session=False)
         ).all()
-        counts[status] = counts.get(status, 0) + len(done)
+        counts[_tally(decision)] = counts.get(_tally(decision), 0) + len(done)
         if len(done) < len(ids):
             # Our lease ran out and another worker holds them, or a check-in answered them.
             counts["lost"] = counts.get("lost", 0) + len(ids) - len(done)
@@ -385,7 +455,8 @@ def dispatch_batch(
     settings: WorkerSettings,
     finished_at: Callable[[], datetime] | None = None,
 ) -> dict[str, int]:
-    """One claim -> send -> finish round. Returns counts by final status (empty when nothing due).
+    """One claim -> send -> finish round. Returns counts by status (empty when nothing due):
+    "planned" for a retry or a wait for quiet hours, "no_device" for one left to wait for a device.
 
     `finished_at` gives the time written when the round ends (the clock, after the sending);
     tests pass none, and the round's `now` is used throughout.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 
 from companion.extensions import db
 from companion.models import Clinic, Patient, Reminder, ReminderStatus, Visit
@@ -285,18 +285,30 @@ def answer_reminders(
 ) -> int:
     """A check-in answers the unsent reminders of its visit due up to ANSWERS_WITHIN after it.
 
+    "Due" is either time a reminder has: its moment (visit + 48 h) or the time it is sent at
+    (`due_at`), which quiet hours may have moved hours later (to 08:00) and a merge earlier. A
+    check-in at 49 h answers the 48 h question even while its nudge waits for the morning;
+    otherwise the patient would be asked at 08:00 what they told us at 49 h.
+
     The day-7 question is about usual pain, so only a check-in that gave it answers that one.
     Returns how many were marked answered. A row a worker is sending right now is included: the
     worker's finish only updates rows still planned, so "answered" stands and its delivery rows
     still show the push that went out.
     """
     kinds = list(KINDS) if usual_pain_given else [k for k in KINDS if k != DAY_7]
+    reach = recorded_at + ANSWERS_WITHIN
+    # The moments from the visit as it is now: a re-plan (new zone, new time) moved due_at the same way.
+    moment_reached = [
+        kind
+        for kind, moment in _moments(visit.performed_at, visit.patient.timezone)
+        if moment <= reach
+    ]
     return end_planned(
         ReminderStatus.ANSWERED,
         "answered by a check-in",
         now,
         Reminder.visit_id == visit.id,
-        Reminder.due_at <= recorded_at + ANSWERS_WITHIN,
+        or_(Reminder.due_at <= reach, Reminder.kind.in_(moment_reached)),
         Reminder.kind.in_(kinds),
     )
 

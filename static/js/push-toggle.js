@@ -15,9 +15,36 @@
  *                                                 with a coded error (push.js)
  *   announce  optional: tell screen readers (else #push-state should be a live region itself)
  *   shown     optional: called with each state, for the page's own extras (the calendar offer)
+ *
+ * Turning on gives up after TURN_ON_LIMIT_MS ("failed", code "timeout"): a push service that never
+ * answers must not leave "Turning ... on" on the screen for ever.
  */
 (function (root) {
   "use strict";
+
+  /* How long turning on may take once permission is given: the service worker, the browser's push
+   * service and our server together. The permission question is not counted: it waits for the
+   * person, who may read it in their own time; the limit is for machines that do not answer. */
+  var TURN_ON_LIMIT_MS = 20000;
+
+  /* `work`, or a rejection with the code "timeout" if it has not settled within `ms`. The work
+   * itself goes on (a push service cannot be told to stop): see lateAnswer. */
+  function withinLimit(work, ms) {
+    return new Promise(function (resolve, reject) {
+      var timer = window.setTimeout(function () {
+        var error = new Error("no answer within " + ms + " ms");
+        error.code = "timeout";
+        reject(error);
+      }, ms);
+      work.then(function (value) {
+        window.clearTimeout(timer);
+        resolve(value);
+      }, function (error) {
+        window.clearTimeout(timer);
+        reject(error);
+      });
+    });
+  }
 
   function $(id) { return document.getElementById(id); }
 
@@ -108,9 +135,13 @@
       permission.then(function (answer) {
         if (answer === "denied") return show("blocked");
         if (answer !== "granted") return show("dismissed");
-        return workerReady().then(function (registration) {
+        var work = workerReady().then(function (registration) {
           return client.subscribe(registration.pushManager, fetchFn);
-        }).then(function () { show("on"); });
+        });
+        return withinLimit(work, TURN_ON_LIMIT_MS).then(function () { show("on"); }, function (error) {
+          if (error && error.code === "timeout") lateAnswer(work);
+          throw error;
+        });
       }).catch(function (error) {
         show("failed", error && error.code);
       }).then(function () {
@@ -118,6 +149,18 @@
         // The pressed button is hidden now: keep keyboard and screen-reader focus in this section.
         if (onButton.hidden) $("push-h").focus();
       });
+    }
+
+    /* Work that ran past the limit and then succeeded did turn this phone on (the server has
+     * it and will send to it): say so rather than leave "could not be turned on" standing, unless
+     * something else has started since. A late failure changes nothing: "failed" is shown. */
+    function lateAnswer(work) {
+      work.then(function () {
+        if (busy || panel.getAttribute("data-state") !== "failed") return;
+        var hadFocus = document.activeElement === onButton;
+        show("on");
+        if (hadFocus) $("push-h").focus();
+      }, function () {});
     }
 
     function turnOff() {
@@ -162,5 +205,5 @@
     initialState();
   }
 
-  root.PushToggle = { start: start };
+  root.PushToggle = { start: start, TURN_ON_LIMIT_MS: TURN_ON_LIMIT_MS };
 })(self);

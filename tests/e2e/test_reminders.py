@@ -547,3 +547,114 @@ def test_a_replaced_subscription_is_renewed_by_the_worker_itself(
     [renewed] = subscriptions(live_app)
     assert renewed["endpoint"] == "https://fcm.googleapis.com/fcm/send/e2e-renewed"
     assert renewed["patient_id"] == old["patient_id"]
+
+
+# --- a push service that does not answer -----------------------------------------------------------
+
+# pushManager.subscribe() never settles, as with a push service that does not answer; the calls
+# are counted so the test knows the page is waiting on it.
+PUSH_SERVICE_NEVER_ANSWERS = """
+(() => {
+  window.__subscribeCalls = 0;
+  PushManager.prototype.getSubscription = function () { return Promise.resolve(null); };
+  PushManager.prototype.subscribe = function () {
+    window.__subscribeCalls += 1;
+    return new Promise(() => {});
+  };
+})();
+"""
+
+
+@pytest.mark.parametrize(
+    ("language", "button", "turning_on", "message"),
+    [
+        (
+            "en",
+            "Turn on reminders on this phone",
+            "Turning reminders on…",
+            "Reminders could not be turned on. There was no answer in time, so we stopped "
+            "waiting. You can add the reminders to your calendar instead.",
+        ),
+        (
+            "es",
+            "Activar los recordatorios en este teléfono",
+            "Activando los recordatorios…",
+            "No se pudieron activar los recordatorios. No hubo respuesta a tiempo, así que "
+            "dejamos de esperar. Puedes añadir los recordatorios a tu calendario.",
+        ),
+    ],
+)
+def test_push_that_never_answers_gives_the_message_after_20_s(
+    phone, server, patient_visit, language, button, turning_on, message
+):
+    visit = patient_visit(language=language)
+    phone.context.grant_permissions(["notifications"], origin=server.url)
+    phone.add_init_script(PUSH_SERVICE_NEVER_ANSWERS)
+    # The page's clock is the test's (as in test_pwa.py): 20 s pass when the test says so, and the
+    # page runs with its real limit; nothing in the app can shorten it.
+    phone.clock.install()
+    assert open_reminders(phone, server.url, visit.link_path) == "off"
+    assert phone.evaluate("PushToggle.TURN_ON_LIMIT_MS") == 20_000
+    phone.clock.pause_at(phone.evaluate("Date.now()") / 1000 + 1)
+
+    phone.get_by_role("button", name=button).click()
+    phone.wait_for_function("window.__subscribeCalls === 1", polling=50)
+    panel, state = phone.locator("#push"), phone.locator("#push-state")
+    expect(panel).to_have_attribute("data-state", "turning_on")
+    expect(panel).to_have_attribute("aria-busy", "true")
+
+    phone.clock.fast_forward(19_999)
+    # Not a moment before the limit ...
+    expect(panel).to_have_attribute("data-state", "turning_on")
+    expect(state).to_have_text(turning_on)
+    # ... and at it, the spinner's state ends with what happened and the way to the calendar.
+    phone.clock.fast_forward(1)
+    expect(panel).to_have_attribute("data-state", "failed")
+    expect(panel).to_have_attribute("aria-busy", "false")
+    expect(state).to_have_text(message)
+    calendar = phone.locator("#push-calendar a")
+    expect(calendar).to_be_visible()
+    expect(calendar).to_have_attribute("href", "#calendar-h")
+    # Trying again stays possible.
+    expect(phone.get_by_role("button", name=button)).to_be_visible()
+    phone.clock.resume()  # the announcement waits 100 ms (app.js) on the page's clock
+    expect(phone.locator("#live-status")).to_contain_text(message)
+    calendar.click()
+    expect(phone.locator("#calendar-h")).to_be_in_viewport()
+
+
+# The fake push service above, answering only when the test calls window.__answerNow().
+PUSH_SERVICE_ANSWERS_LATE = """
+(() => {
+  const answer = PushManager.prototype.subscribe;
+  PushManager.prototype.subscribe = function (options) {
+    return new Promise((resolve) => {
+      window.__answerNow = () => resolve(answer.call(this, options));
+    });
+  };
+})();
+"""
+
+
+def test_a_push_service_that_answers_after_the_limit_still_turns_reminders_on(
+    phone, server, live_app, patient_visit
+):
+    visit = patient_visit()
+    phone.context.grant_permissions(["notifications"], origin=server.url)
+    phone.add_init_script(fake_push_service())
+    phone.add_init_script(PUSH_SERVICE_ANSWERS_LATE)
+    phone.clock.install()
+    assert open_reminders(phone, server.url, visit.link_path) == "off"
+    phone.clock.pause_at(phone.evaluate("Date.now()") / 1000 + 1)
+    phone.get_by_role("button", name="Turn on reminders on this phone").click()
+    phone.wait_for_function("typeof window.__answerNow === 'function'", polling=50)
+    phone.clock.fast_forward(20_000)
+    expect(phone.locator("#push")).to_have_attribute("data-state", "failed")
+    phone.clock.resume()
+
+    # The push service answers at last, and the page registers the phone: it is on, and says so
+    # instead of leaving "could not be turned on" on the screen.
+    phone.evaluate("window.__answerNow()")
+    expect(phone.locator("#push")).to_have_attribute("data-state", "on")
+    expect(phone.locator("#push-state")).to_have_text("Reminders are on for this phone.")
+    assert len(subscriptions(live_app)) == 1
