@@ -310,6 +310,8 @@ class StretchDone(db.Model):
     day: Mapped[date] = mapped_column(Date)  # the patient's local day
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    visit: Mapped[Visit] = relationship()
+
 
 class Reminder(db.Model):
     __tablename__ = "reminder"

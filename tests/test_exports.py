@@ -150,6 +150,7 @@ def test_every_export_is_audited_without_the_data(client, make_api_key, clinic_w
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "export.csv"))
     assert event.actor_type == "api_key" and event.clinic_id == clinic.id
     assert event.detail == {
+        "table": "checkins",
         "from": "2026-11-10",
         "to": "2026-11-10",
         "rows": len(NOTES),

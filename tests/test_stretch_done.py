@@ -157,3 +157,42 @@ def test_the_patients_data_holds_the_ticks_and_deletion_removes_them(client, mad
     db.session.commit()
     assert removed.stretches_done == 1
     assert db.session.scalar(select(func.count()).select_from(StretchDone)) == 0
+
+
+def test_the_exports_page_downloads_the_ticks_as_csv_and_audits_it(
+    client, made, make_therapist, now
+):
+    import csv
+    import io
+
+    from companion.models import AuditEvent
+
+    visit = made.visit
+    first = visit.stretches[0]
+    stretch_done.mark_done(visit, first, now - timedelta(days=1))
+    stretch_done.mark_done(visit, first, now)
+    db.session.commit()
+    sign_in(client, make_therapist(visit.clinic).email)
+
+    response = client.get(
+        "/exports/checkins.csv?table=stretches&from=2026-11-25&to=2026-11-25&raw=0"
+    )
+    assert response.status_code == 200
+    assert (
+        'filename="stretches-2026-11-25-to-2026-11-25.csv"'
+        in response.headers["Content-Disposition"]
+    )
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [(r["visit_id"], r["stretch"], r["day"]) for r in rows] == [
+        (str(visit.id), first, "2026-11-25")
+    ]
+    assert rows[0]["patient_name"] == "Sam" and rows[0]["recorded_at_utc"] == "2026-11-25T10:00:00Z"
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "export.csv"))
+    assert event.detail["table"] == "stretches" and event.detail["rows"] == 1
+
+    # An unknown table is refused with the page's message, and nothing is exported.
+    refused = client.get("/exports/checkins.csv?table=everything&from=2026-11-25&to=2026-11-25")
+    assert refused.status_code == 422
+    assert "Choose what to export." in refused.get_data(as_text=True)
+    count = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "export.csv")
+    assert db.session.scalar(count) == 1

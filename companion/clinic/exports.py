@@ -10,7 +10,11 @@ from flask_babel import gettext as _
 from companion import audit
 from companion.clinic import bp, current_clinic
 from companion.exports import checkins_csv as exports
+from companion.exports.stretches_csv import STRETCHES_DONE
 from companion.timeutil import to_local, utcnow
+
+# The files the page offers, by the `table` choice.
+TABLES = {table.name: table for table in (exports.CHECKINS, STRETCHES_DONE)}
 
 
 @bp.get("/exports")
@@ -23,6 +27,7 @@ def exports_page() -> str | tuple[str, int]:
         first=request.args.get("from") or (today - timedelta(days=29)).isoformat(),
         last=request.args.get("to") or today.isoformat(),
         exact=request.args.get("raw") == "1",
+        table=request.args.get("table"),
         error=None,
     )
 
@@ -34,10 +39,14 @@ def export_checkins() -> Response | tuple[str, int]:
         "from": _("Choose the first day."),
         "to": _("Choose a last day on or after the first, at most 366 days later."),
         "raw": _("Choose how to export the text."),
+        "table": _("Choose what to export."),
     }
+    table = TABLES.get(request.args.get("table") or exports.CHECKINS.name)
     try:
         days = exports.DateRange.parse(request.args.get("from"), request.args.get("to"))
         exact = exports.exact_form(request.args.get("raw"))
+        if table is None:
+            raise exports.RangeError("table", "unknown table")
     except ValueError as exc:
         field = exc.field if isinstance(exc, exports.RangeError) else "raw"
         page = render_template(
@@ -45,7 +54,8 @@ def export_checkins() -> Response | tuple[str, int]:
             first=request.args.get("from", ""),
             last=request.args.get("to", ""),
             exact=request.args.get("raw") == "1",
+            table=request.args.get("table"),
             error=(field, messages[field]),
         )
         return page, 422
-    return exports.csv_download(clinic, days, audit.current_actor(), exact=exact)
+    return exports.csv_download(clinic, days, audit.current_actor(), exact=exact, table=table)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -81,8 +81,9 @@ def defuse(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
-def defused_row(row: list[str]) -> list[str]:
-    return [cell if i in _NUMERIC_POSITIONS else defuse(cell) for i, cell in enumerate(row)]
+def defused_row(row: list[str], numeric: frozenset[int] = _NUMERIC_POSITIONS) -> list[str]:
+    """`row` with every text cell defused; `numeric` holds the positions written from numbers."""
+    return [cell if i in numeric else defuse(cell) for i, cell in enumerate(row)]
 
 
 def exact_form(raw: str | None) -> bool:
@@ -145,8 +146,8 @@ class DateRange:
         end = wall_clock_to_utc(self.last + timedelta(days=1), time(0, 0), zone)
         return start, end
 
-    def filename(self) -> str:
-        return f"checkins-{self.first.isoformat()}-to-{self.last.isoformat()}.csv"
+    def filename(self, table: str = "checkins") -> str:
+        return f"{table}-{self.first.isoformat()}-to-{self.last.isoformat()}.csv"
 
 
 def checkin_rows(clinic: Clinic, days: DateRange) -> Iterator[list[str]]:
@@ -186,32 +187,62 @@ def checkin_rows(clinic: Clinic, days: DateRange) -> Iterator[list[str]]:
         ]
 
 
-def checkins_csv(clinic: Clinic, days: DateRange, *, exact: bool = False) -> tuple[str, int]:
-    """The whole file (UTF-8 text) and how many check-ins it holds: safe for spreadsheets, or
-    with every cell exactly as written (`exact`)."""
+@dataclass(frozen=True)
+class Table:
+    """One kind of CSV file: its name (the file's and the audit row's), columns and rows."""
+
+    name: str
+    columns: tuple[str, ...]
+    numeric: frozenset[str]  # columns written from numbers by the code: never defused
+    rows: Callable[[Clinic, DateRange], Iterator[list[str]]]
+
+    @property
+    def numeric_positions(self) -> frozenset[int]:
+        return frozenset(i for i, name in enumerate(self.columns) if name in self.numeric)
+
+
+CHECKINS = Table("checkins", COLUMNS, NUMERIC_COLUMNS, checkin_rows)
+
+
+def table_csv(
+    table: Table, clinic: Clinic, days: DateRange, *, exact: bool = False
+) -> tuple[str, int]:
+    """The whole file (UTF-8 text) and how many rows it holds: safe for spreadsheets, or with
+    every cell exactly as written (`exact`)."""
     out = io.StringIO()
     # The csv module's defaults are RFC 4180's, but for the line end: the RFC says CRLF.
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(table.columns)
+    numeric = table.numeric_positions
     count = 0
-    for row in checkin_rows(clinic, days):
-        writer.writerow(row if exact else defused_row(row))
+    for row in table.rows(clinic, days):
+        writer.writerow(row if exact else defused_row(row, numeric))
         count += 1
     return out.getvalue(), count
 
 
+def checkins_csv(clinic: Clinic, days: DateRange, *, exact: bool = False) -> tuple[str, int]:
+    return table_csv(CHECKINS, clinic, days, exact=exact)
+
+
 def csv_download(
-    clinic: Clinic, days: DateRange, actor: audit.Actor, *, exact: bool = False
+    clinic: Clinic,
+    days: DateRange,
+    actor: audit.Actor,
+    *,
+    exact: bool = False,
+    table: Table = CHECKINS,
 ) -> Response:
-    """The CSV file as a download, audited in the same transaction (who, which days, how many
-    rows, which form; never the data). Shared by the API and the therapists' Exports page."""
+    """The CSV file as a download, audited in the same transaction (who, which table and days, how
+    many rows, which form; never the data). Shared by the API and the therapists' Exports page."""
     now = utcnow()
-    body, count = checkins_csv(clinic, days, exact=exact)
+    body, count = table_csv(table, clinic, days, exact=exact)
     audit.record(
         "export.csv",
         actor,
         now=now,
         detail={
+            "table": table.name,
             "from": days.first.isoformat(),
             "to": days.last.isoformat(),
             "rows": count,
@@ -221,6 +252,6 @@ def csv_download(
     db.session.commit()
     response = Response(body, mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
-    response.headers["Content-Disposition"] = f'attachment; filename="{days.filename()}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{days.filename(table.name)}"'
     response.headers["Cache-Control"] = "no-store"
     return response
