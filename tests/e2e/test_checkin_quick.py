@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import stored_checkins
+from .test_accessibility import axe_page, axe_violations  # noqa: F401 (a fixture)
 from .test_pwa import go_online_first, lose_network
 
 pytestmark = pytest.mark.e2e
@@ -296,3 +297,28 @@ def test_without_scripts_the_list_stays_open_and_the_form_is_sent(
         "red",
     )
     context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_states_only_the_script_draws_pass_axe(
+    language,
+    axe_page,  # noqa: F811 (a fixture)
+    server,
+    patient_visit,
+):
+    """The initial page is in test_accessibility; here the folded list, then the list open again
+    with a flag ticked, the refusal message and "Add more" open."""
+    visit = patient_visit(language=language)
+    page = axe_page
+    open_checkin(page, server.url, visit.link_path)
+    page.get_by_role("checkbox", name=NONE[language], exact=True).click()
+    expect(page.locator("#red-flags-list")).to_be_hidden()
+    assert axe_violations(page) == [], "folded"
+
+    page.get_by_role("button", name=SHOW_LIST[language]).click()
+    page.locator('input[name="red_flags"][value="dry_cough"]').check()
+    page.get_by_role("checkbox", name=NONE[language], exact=True).click()
+    expect(page.locator("#red-flags-refused")).to_be_visible()
+    page.get_by_text(MORE[language]).click()
+    expect(page.locator("#note")).to_be_visible()
+    assert axe_violations(page) == [], "refused, more open"
