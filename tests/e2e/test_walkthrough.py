@@ -70,10 +70,13 @@ def test_therapist_records_patient_checks_in_therapist_sees_the_score(
     expect(phone.get_by_role("heading", name="Hello Jordan")).to_be_visible()
     phone.get_by_role("link", name="How are you? Check in").click()
     phone.locator("fieldset.scale").first.get_by_text("6", exact=True).click()
+    phone.get_by_text("Add more (optional)").click()  # what helped and the note are optional
     phone.get_by_label("Heat").check()
     phone.get_by_label("Anything else? (optional)").fill("Calf tight, walking helps")
     phone.get_by_role("button", name="Send").click()
     expect(phone.get_by_role("heading", name="Thank you, that looks as expected")).to_be_visible()
+    # The result shows as soon as the entry is on the phone; the server's history has it once sent.
+    expect(phone.locator("#checkin-state")).to_have_text("Sent to your clinic.")
     phone.get_by_role("link", name="See all my check-ins").click()
     expect(phone.locator(".history").get_by_text("Soreness 6 out of 10")).to_be_visible()
 
