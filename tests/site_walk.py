@@ -67,6 +67,7 @@ class Seeded:
     red_visit: str
     patient_link: str
     patient_visit: str
+    late_link: str  # another patient's, six and a half days after the visit: the day-7 question
 
 
 def seed(app: Flask, language: str, now: datetime) -> Seeded:
@@ -125,6 +126,7 @@ def seed(app: Flask, language: str, now: datetime) -> Seeded:
         checkin(handled, 20, 2, ["chest_pain"])
         # The patient who walks the app: in the walk's language, 3 hours after the visit.
         walker, issued = visit("W-1", "Robin", 3, language)
+        _, late = visit("W-2", "Noa", 156, language)
         db.session.flush()
         for alert in db.session.query(Alert).filter(Alert.visit_id == amber.id):
             alert.acknowledged_at, alert.acknowledged_by = now, admin.id
@@ -133,7 +135,7 @@ def seed(app: Flask, language: str, now: datetime) -> Seeded:
             alert.acknowledged_by = alert.resolved_by = admin.id
             alert.resolution_note = "Called: seen at the emergency department, all clear"
         db.session.commit()
-        seeded = Seeded(str(red.id), f"/p/{issued.token}", str(walker.id))
+        seeded = Seeded(str(red.id), f"/p/{issued.token}", str(walker.id), f"/p/{late.token}")
         db.session.remove()
     return seeded
 
@@ -316,6 +318,10 @@ def walk_patient(client: FlaskClient, seeded: Seeded) -> Visitor:
     me.crawl("/me/", label="after check-ins: ")
     me.get("reminders", "/me/reminders")
     me.submit("reminders stopped", "/me/reminders/recovered")
+    # Late in the episode: the guide's last stage and the check-in's day-7 question.
+    assert client.get(seeded.late_link).status_code == 303
+    me.seen.clear()
+    me.crawl("/me/", label="day 7: ")
     return me
 
 

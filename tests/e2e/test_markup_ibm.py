@@ -79,7 +79,7 @@ def test_every_page_passes_ibm_equal_access(
         pytest.skip("accessibility-checker-engine is not installed: run `make test` (npm ci)")
     visitors = walk(live_app, language, utcnow())
     failures: list[str] = []
-    potential: set[str] = set()
+    potential: dict[str, str] = {}  # what to review -> the first page and element it was seen on
     checked = 0
     for who, visitor in visitors.items():
         # The walker's cookies, so the page's scripts (the outbox, the push button, the session)
@@ -112,11 +112,11 @@ def test_every_page_passes_ibm_equal_access(
                 if result["level"] == "FAIL":
                     failures.append(line)
                 else:
-                    potential.add(f"{result['rule']}: {result['message']}")
+                    potential.setdefault(f"{result['rule']}: {result['message']}", line)
             checked += 1
         context.close()
-    for line in sorted(potential):
-        print("IBM Equal Access, to review by a person:", line)
+    for what, first in sorted(potential.items()):
+        print(f"IBM Equal Access, to review by a person: {what}\n  first seen: {first}")
     assert checked > 60  # the walk reached the whole site
     assert failures == [], "\n".join(failures)
 
