@@ -14,8 +14,10 @@ import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from flask import Flask
 
 from companion.extensions import db
 
@@ -76,3 +78,20 @@ def test_every_page_is_valid_html_for_the_nu_checker(
     ]
     assert report == [], "\n".join(report)
     assert run.returncode == 0, run.stderr
+
+
+def test_time_elements_get_the_instant_to_the_second_in_utc(app: Flask) -> None:
+    # HTML takes at most three digits of a second; isoformat() gives six.
+    template = app.jinja_env.from_string('<time datetime="{{ at|utc_instant }}">')
+    at = datetime(2026, 11, 25, 11, 0, 3, 721363, tzinfo=ZoneInfo("Europe/Madrid"))
+    assert template.render(at=at) == '<time datetime="2026-11-25T10:00:03Z">'
+
+
+def test_a_page_with_several_forms_repeats_no_csrf_field_id(app: Flask) -> None:
+    from companion.forms import ActionForm, SignInForm
+
+    with app.test_request_context():
+        fields = [str(ActionForm().csrf_token), str(SignInForm().csrf_token)]
+        named = str(ActionForm().csrf_token(id="own-id"))
+    assert all(" id=" not in field and 'name="csrf_token"' in field for field in fields)
+    assert 'id="own-id"' in named  # a template may still give it an id of its own
