@@ -26,6 +26,7 @@ from companion.extensions import (
     mail,
     migrate,
 )
+from companion.timeutil import utc_instant
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,6 +172,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     def local_in_zone(moment: datetime, zone: str, fmt: str = "short") -> str:
         """A UTC timestamp as the wall-clock time in `zone` (the patient's, on therapist pages)."""
         return babel_format(moment, fmt, tzinfo=ZoneInfo(zone), locale=get_locale())
+
+    # Every <time datetime="...">: a valid HTML date-time (to the second, with its Z). isoformat()
+    # gives microseconds, which HTML does not take (at most three digits of a second).
+    app.add_template_filter(utc_instant, "utc_instant")
 
     @app.context_processor
     def inject_language() -> dict[str, Any]:

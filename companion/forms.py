@@ -22,6 +22,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.csrf.core import CSRFTokenField
 from wtforms.fields import DateTimeLocalField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
@@ -43,6 +44,21 @@ from companion.visits.contact import (
 from companion.visits.patient_data import MAX_REASON
 
 
+class PageForm(FlaskForm):
+    """Every form of the app's pages.
+
+    Its CSRF field is drawn without an id: Flask-WTF would give each form's hidden token the same
+    id="csrf_token", and a page with several forms (the visit page has four) would repeat it, which
+    HTML forbids (ids are unique in a document). Nothing points at that field by id; a template may
+    still give it one of its own (`form.csrf_token(id=...)`)."""
+
+    class Meta:
+        def render_field(self, field: Any, render_kw: dict[str, Any]) -> Any:
+            if isinstance(field, CSRFTokenField):
+                render_kw.setdefault("id", False)  # WTForms leaves out an attribute that is False
+            return super().render_field(field, render_kw)  # type: ignore[misc]
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -56,12 +72,12 @@ class MultiCheckboxField(SelectMultipleField):
         super().pre_validate(form)
 
 
-class SignInForm(FlaskForm):
+class SignInForm(PageForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(check_deliverability=False)])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(PageForm):
     """A signed-in therapist's own password: the current one first (ASVS 6.2.3), so a session
     left open on a shared computer cannot take the account over."""
 
@@ -74,7 +90,7 @@ class ChangePasswordForm(FlaskForm):
             raise FormError(_l("The two new passwords are not the same."))
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PageForm):
     """A form with nothing but its CSRF token, for buttons such as sign out or revoke."""
 
 
@@ -86,7 +102,7 @@ def _stripped(value: str | None) -> str | None:
     return value.strip() if value else value
 
 
-class InviteForm(FlaskForm):
+class InviteForm(PageForm):
     """An admin invites a colleague into the clinic (clinic/therapists.py)."""
 
     email = EmailField(
@@ -110,13 +126,13 @@ class InviteForm(FlaskForm):
     )
 
 
-class RoleForm(FlaskForm):
+class RoleForm(PageForm):
     """One colleague's role, on their row of the Therapists page."""
 
     role = SelectField(_l("Role"), choices=_role_choices())
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(PageForm):
     """The password an invite or reset link lets its holder choose (auth/accounts.py)."""
 
     password = PasswordField(_l("New password"), validators=[DataRequired()])
@@ -127,7 +143,7 @@ class SetPasswordForm(FlaskForm):
             raise FormError(_l("The two passwords are not the same."))
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(PageForm):
     email = EmailField(
         _l("Email"),
         filters=[_stripped],
@@ -190,7 +206,7 @@ def _email_field(label: Any, description: Any = None) -> StringField:
     )
 
 
-class VisitForm(FlaskForm):
+class VisitForm(PageForm):
     ref = StringField(
         _l("Patient reference"),
         validators=[DataRequired(), Length(max=100)],
@@ -242,7 +258,7 @@ class VisitForm(FlaskForm):
     )
 
 
-class PatientForm(FlaskForm):
+class PatientForm(PageForm):
     """A patient's own details (clinic/patients.py), checked as on the visit form."""
 
     ref = StringField(
@@ -264,7 +280,7 @@ class PatientForm(FlaskForm):
     email = _email_field(_l("Patient's e-mail (optional)"))
 
 
-class ConfirmDeletionForm(FlaskForm):
+class ConfirmDeletionForm(PageForm):
     # Health records may have to be kept for years by law: the box makes the therapist think of
     # that before removing a patient's data for good.
     understood = BooleanField(
@@ -276,7 +292,7 @@ class ConfirmDeletionForm(FlaskForm):
     )
 
 
-class DeclineDeletionForm(FlaskForm):
+class DeclineDeletionForm(PageForm):
     reason = TextAreaField(
         _l("Reason (the patient sees it)"),
         validators=[
@@ -289,7 +305,7 @@ class DeclineDeletionForm(FlaskForm):
 SCORES = [SelectChoice(str(n), str(n)) for n in range(11)]
 
 
-class CheckInForm(FlaskForm):
+class CheckInForm(PageForm):
     # Chosen when the form is drawn, so pressing "send" twice stores one check-in, not two.
     client_id = HiddenField(validators=[DataRequired()])
     red_flags = MultiCheckboxField(choices=[SelectChoice(s.code, s.label) for s in RED_FLAGS])
@@ -349,7 +365,7 @@ def quiet_hours_valid(start: ClockField, end: ClockField) -> bool:
     return True
 
 
-class QuietHoursForm(FlaskForm):
+class QuietHoursForm(PageForm):
     start = ClockField(
         _l("Quiet from"), validators=[InputRequired(message=_l("Enter a time such as 22:00."))]
     )
@@ -361,7 +377,7 @@ class QuietHoursForm(FlaskForm):
         return super().validate(extra_validators) and quiet_hours_valid(self.start, self.end)
 
 
-class ReviewForm(FlaskForm):
+class ReviewForm(PageForm):
     """Acknowledge or resolve a queue item. `alerts` carries the ids of the alerts the therapist
     was shown, so one that arrived after the page was drawn is never handled unseen."""
 
@@ -389,7 +405,7 @@ class EnvelopeStepForm(Form):
         return True
 
 
-class ClinicSettingsForm(FlaskForm):
+class ClinicSettingsForm(PageForm):
     episode_days = IntegerField(
         _l("Days an episode stays in the review queue"),
         validators=[InputRequired(message=_l("Enter a whole number.")), NumberRange(1, 30)],
@@ -408,11 +424,11 @@ class ClinicSettingsForm(FlaskForm):
         )
 
 
-class SearchForm(FlaskForm):
+class SearchForm(PageForm):
     q = StringField(_l("Find a patient by reference or name"), validators=[Length(max=100)])
 
 
-class OnCallForm(FlaskForm):
+class OnCallForm(PageForm):
     """The clinic's on-call contact: who an unacknowledged red alert escalates to."""
 
     name = StringField(_l("Name"), validators=[Length(max=200)])
@@ -445,7 +461,7 @@ class OnCallForm(FlaskForm):
         return True
 
 
-class TestAlertForm(FlaskForm):
+class TestAlertForm(PageForm):
     """The "Send a test alert" button, with its CSRF token."""
 
 
@@ -500,25 +516,25 @@ class OpeningDayForm(Form):
         return True
 
 
-class OpeningHoursForm(FlaskForm):
+class OpeningHoursForm(PageForm):
     """The clinic's opening hours on its settings page: one row per weekday, Monday first."""
 
     days = FieldList(FormField(OpeningDayForm), min_entries=7, max_entries=7)
 
 
-class CodeForm(FlaskForm):
+class CodeForm(PageForm):
     """A code from the authenticator app (or, at sign-in, a recovery code): two-step sign-in."""
 
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=64)])
 
 
-class TwoStepRequirementForm(FlaskForm):
+class TwoStepRequirementForm(PageForm):
     """The clinic's setting on its Settings page: every therapist must use two-step sign-in."""
 
     require_two_factor = BooleanField(_l("Require two-step sign-in for everyone"))
 
 
-class ClinicProfileForm(FlaskForm):
+class ClinicProfileForm(PageForm):
     """The clinic's profile, as patients see it (the app's header, the handout)."""
 
     name = StringField(
@@ -547,7 +563,7 @@ class ClinicProfileForm(FlaskForm):
     )
 
 
-class LogoForm(FlaskForm):
+class LogoForm(PageForm):
     """The clinic's logo upload (multipart); the file is checked in clinic/logo.py."""
 
     logo = FileField(
@@ -556,7 +572,7 @@ class LogoForm(FlaskForm):
     )
 
 
-class ApiKeyForm(FlaskForm):
+class ApiKeyForm(PageForm):
     name = StringField(
         _l("Key name"),
         validators=[DataRequired(message=_l("Give the key a name.")), Length(max=100)],
