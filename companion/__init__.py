@@ -176,6 +176,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Every <time datetime="...">: a valid HTML date-time (to the second, with its Z). isoformat()
     # gives microseconds, which HTML does not take (at most three digits of a second).
     app.add_template_filter(utc_instant, "utc_instant")
+    # The indentation before a {% block tag %} is not sent: HTML pages go uncompressed (BREACH,
+    # above), and the patient's first visit has a 100 KB budget (docs/BENCHMARKS.md). It never
+    # touches text: only spaces from a line's start up to a tag, and no template has a tag inside
+    # a <pre> or <textarea>.
+    app.jinja_env.lstrip_blocks = True
 
     @app.context_processor
     def inject_language() -> dict[str, Any]:
