@@ -598,7 +598,7 @@ def test_push_that_never_answers_gives_the_message_after_20_s(
     phone.clock.pause_at(phone.evaluate("Date.now()") / 1000 + 1)
 
     phone.get_by_role("button", name=button).click()
-    phone.wait_for_function("window.__subscribeCalls === 1", polling=50)
+    phone.wait_for_function("() => window.__subscribeCalls === 1", polling=50)
     panel, state = phone.locator("#push"), phone.locator("#push-state")
     expect(panel).to_have_attribute("data-state", "turning_on")
     expect(panel).to_have_attribute("aria-busy", "true")
@@ -647,7 +647,7 @@ def test_a_push_service_that_answers_after_the_limit_still_turns_reminders_on(
     assert open_reminders(phone, server.url, visit.link_path) == "off"
     phone.clock.pause_at(phone.evaluate("Date.now()") / 1000 + 1)
     phone.get_by_role("button", name="Turn on reminders on this phone").click()
-    phone.wait_for_function("typeof window.__answerNow === 'function'", polling=50)
+    phone.wait_for_function("() => typeof window.__answerNow === 'function'", polling=50)
     phone.clock.fast_forward(20_000)
     expect(phone.locator("#push")).to_have_attribute("data-state", "failed")
     phone.clock.resume()
