@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as settings
 from companion.extensions import (
+    SessionInterface,
     babel,
     compress,
     configure_sqlite,
@@ -92,6 +93,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     compress.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
+    app.session_interface = SessionInterface()
     login_manager.login_view = "auth.sign_in"
     login_manager.session_protection = "strong"
     csrf.init_app(app)

@@ -3,7 +3,8 @@
 import logging
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_babel import Babel
 from flask_compress import Compress
 from flask_limiter import Limiter
@@ -28,6 +29,23 @@ class Base(DeclarativeBase):
             "pk": "pk_%(table_name)s",
         }
     )
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, less "Vary: Cookie" on static files. Flask-Login looks into
+    the session after every request (its remember-me check), so every answer would vary on the
+    cookie, a static file's too, though none depends on it: a browser could then not reuse its
+    cached copy when the cookie had changed, and the service worker's install fetched the files
+    again (over the patient app's 100 KB first-visit budget)."""
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        super().save_session(app, session, response)
+        if request.endpoint == "static" and not session.modified:
+            rest = [name for name in response.vary if name.lower() != "cookie"]
+            if rest:
+                response.headers["Vary"] = ", ".join(rest)
+            else:
+                del response.headers["Vary"]
 
 
 db = SQLAlchemy(model_class=Base)

@@ -30,6 +30,18 @@ def test_static_urls_carry_a_content_version_and_may_be_cached_for_a_year(client
         assert "immutable" not in client.get(other).headers.get("Cache-Control", "")
 
 
+def test_static_files_do_not_vary_on_the_cookie_and_pages_do(client, make_clinic, make_visit):
+    """A static file is the same for everyone: a browser reuses its copy whatever cookie it holds
+    (the service worker's install, above all). A page varies on the session cookie, as before."""
+    client.get(make_visit(make_clinic()).url)  # the patient cookie, and a session
+    page = client.get("/me/check-in")
+    assert "cookie" in page.headers["Vary"].lower()
+    css = re.search(r'href="(/static/css/app\.css\?v=[0-9a-f]{12})"', page.get_data(as_text=True))
+    response = client.get(css.group(1), headers={"Accept-Encoding": "br"})
+    assert response.status_code == 200
+    assert [v.strip().lower() for v in response.headers["Vary"].split(",")] == ["accept-encoding"]
+
+
 def test_the_service_worker_is_served_at_the_root_with_its_precache_list(client):
     response = client.get("/sw.js")
     assert response.status_code == 200

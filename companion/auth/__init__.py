@@ -181,6 +181,10 @@ def keep_this_session(therapist: Therapist) -> None:
 
 
 def enforce_session_timeouts() -> Response | None:
+    # A static file depends on no session: reading it here would make its answer "Vary: Cookie",
+    # and a browser (the service worker's install above all) could not reuse its cached copy.
+    if request.endpoint == "static":
+        return None
     if not current_user.is_authenticated:
         return None
     now = utcnow()

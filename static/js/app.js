@@ -226,7 +226,11 @@
   };
 
   refreshVisitTime();
-  registerWorker();
+  // After the page has loaded, not beside it: the worker's install fetches the same static files,
+  // and started early it races the page's own requests past the browser's cache and fetches them
+  // again (a first visit then weighs several KB more, over its 100 KB budget on a busy phone).
+  if (document.readyState === "complete") registerWorker();
+  else window.addEventListener("load", registerWorker, { once: true });
   keepPagesCurrent();
   installHelp();
   render().then(flush).catch(function () { /* IndexedDB unavailable: the form posts directly */ });
