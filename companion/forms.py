@@ -206,7 +206,9 @@ def _email_field(label: Any, description: Any = None) -> StringField:
     )
 
 
-class VisitForm(PageForm):
+class PatientForm(PageForm):
+    """A patient's own details (clinic/patients.py), checked as on the visit form."""
+
     ref = StringField(
         _l("Patient reference"),
         validators=[DataRequired(), Length(max=100)],
@@ -224,6 +226,11 @@ class VisitForm(PageForm):
         _l("With the country code, so the clinic can call back after a red flag."),
     )
     email = _email_field(_l("Patient's e-mail (optional)"))
+
+
+class VisitForm(PatientForm):
+    """The patient's details (PatientForm's fields, first) and the visit's."""
+
     performed_at = DateTimeLocalField(
         _l("Needling done at (patient's local time)"),
         format="%Y-%m-%dT%H:%M",
@@ -256,28 +263,6 @@ class VisitForm(PageForm):
             "Not shown in the patient's app, but included when the patient downloads their data."
         ),
     )
-
-
-class PatientForm(PageForm):
-    """A patient's own details (clinic/patients.py), checked as on the visit form."""
-
-    ref = StringField(
-        _l("Patient reference"),
-        validators=[DataRequired(), Length(max=100)],
-        description=_l("Your clinic's own reference; the same reference reuses the patient."),
-    )
-    display_name = StringField(
-        _l("Name shown to the patient"), validators=[DataRequired(), Length(max=200)]
-    )
-    timezone = StringField(_l("Patient's time zone"), validators=[DataRequired(), _iana_zone])
-    language = SelectField(
-        _l("Language"), choices=[SelectChoice("en", "English"), SelectChoice("es", "Español")]
-    )
-    phone = _phone_field(
-        _l("Patient's phone (optional)"),
-        _l("With the country code, so the clinic can call back after a red flag."),
-    )
-    email = _email_field(_l("Patient's e-mail (optional)"))
 
 
 class ConfirmDeletionForm(PageForm):
